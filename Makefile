@@ -1,0 +1,42 @@
+# Two entry points: `make report` (the main job) and `make test`. Each bootstraps .venv itself.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The first Python >= 3.11 on PATH.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+PYTEST_WORKERS ?= 2
+
+.PHONY: report test lint typecheck unit notebooks serve clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 not found on PATH; install it, or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/ailab report --html
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests loadtests
+	$(BIN)/ruff format --check src tests loadtests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -q tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+test: lint typecheck unit
+
+serve: $(STAMP)
+	$(BIN)/ailab serve
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,153 @@
+"""One engine per database URL per process, configured for each backend.
+
+The old code built an engine on every ``get_db()`` call (about 1 ms each, and a leaked SQLite
+connection until the garbage collector ran; see ``ailab.perf.baselines``). Here ``get_engine``
+returns the same pooled engine for the same URL.
+
+SQLite and threads
+------------------
+SQLAlchemy's pool hands each connection to one thread at a time, so it opens SQLite connections
+with ``check_same_thread=False``: the check would otherwise forbid a connection created by one
+thread from being *returned to the pool* and reused later by another, which is safe. What is
+actually unsafe, and what the pool prevents, is one connection used by two threads *at the same
+time*, and a connection inherited across ``fork()`` (two processes writing through one file
+handle and lock state). The review's claim that ``check_same_thread=False`` itself corrupts data
+is wrong; ``ailab.perf`` measures concurrent writers to show it.
+
+Write transactions on SQLite begin with ``BEGIN IMMEDIATE`` (see ``session(readonly=False)``):
+the write lock is taken up front, so a second writer waits out the busy timeout instead of
+failing with "database is locked" when it later tries to upgrade a read lock.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.pool import StaticPool
+
+from ailab.settings import Settings, get_settings, parse_database_url
+
+# Execution option that marks a connection's transaction as a write (SQLite: BEGIN IMMEDIATE).
+WRITE_OPTION = "ailab_write"
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def _is_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:"))
+
+
+def _registry_key(url: URL) -> str:
+    return url.render_as_string(hide_password=False)
+
+
+def get_engine(url: str | URL | None = None, settings: Settings | None = None) -> Engine:
+    """The process-wide engine for ``url`` (default: ``AILAB_DATABASE_URL``)."""
+    settings = settings or get_settings()
+    parsed = parse_database_url(
+        url if isinstance(url, str) else (url or settings.url).render_as_string(False)
+    )
+    key = _registry_key(parsed)
+    engine = _engines.get(key)
+    if engine is not None:
+        return engine
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _create(parsed, settings)
+            _engines[key] = engine
+        return engine
+
+
+def create_configured_engine(url: URL, settings: Settings, **overrides: Any) -> Engine:
+    """A new engine with ailab's configuration, outside the registry (for benchmarks)."""
+    return _create(url, settings, **overrides)
+
+
+def _create(url: URL, settings: Settings, **overrides: Any) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _create_sqlite(url, settings, **overrides)
+    return _create_postgres(url, settings, **overrides)
+
+
+def _create_sqlite(url: URL, settings: Settings, **overrides: Any) -> Engine:
+    busy_ms = settings.sqlite_busy_timeout_ms
+    kwargs: dict[str, Any]
+    if _is_memory(url):
+        # One shared in-memory database for the whole process (fast test fixtures).
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    else:
+        kwargs = {
+            "pool_size": settings.pool_size,
+            "max_overflow": settings.max_overflow,
+            "pool_timeout": settings.pool_timeout,
+            "connect_args": {"timeout": busy_ms / 1000.0},
+        }
+    kwargs.update(overrides)
+    engine = create_engine(url, **kwargs)
+    memory = _is_memory(url)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit BEGIN cannot be IMMEDIATE).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        # 64 MiB page cache: scattered row fetches on 100k items fit (limits.md: 2x on 2 MiB).
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA temp_store=MEMORY")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _create_postgres(url: URL, settings: Settings, **overrides: Any) -> Engine:
+    kwargs: dict[str, Any] = {
+        "pool_size": settings.pool_size,
+        "max_overflow": settings.max_overflow,
+        "pool_timeout": settings.pool_timeout,
+        "pool_pre_ping": True,
+        # Let a server restart or idle-kill be noticed on checkout rather than mid-request.
+        "pool_recycle": 1800,
+        "connect_args": {"connect_timeout": 5},
+    }
+    kwargs.update(overrides)
+    return create_engine(url, **kwargs)
+
+
+def dispose_all() -> None:
+    """Close every registered engine's pooled connections and forget the engines."""
+    with _lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.dispose()
+
+
+def registered_engines() -> list[Engine]:
+    return list(_engines.values())
+
+
+def _after_fork_in_child() -> None:
+    # The child must never use the parent's sockets/file handles: drop them without closing
+    # (closing would send a terminate message on the parent's live Postgres connection).
+    for engine in list(_engines.values()):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

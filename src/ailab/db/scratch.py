@@ -1,0 +1,116 @@
+"""Scratch databases for tests, benchmarks and ``ailab report``: never the user's own data.
+
+* ``scratch_schema(url)``: a fresh Postgres schema (dropped afterwards). The schema travels in the
+  URL (``options=-csearch_path=...``), so subprocesses given the URL (a server, Locust) see it too.
+* ``scratch_sqlite()``: a fresh SQLite file in a temporary directory.
+* ``postgres_reachable(url)`` and ``EmbeddedPostgres``: find a Postgres, or start one from the
+  ``pgserver`` package where none is running.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import URL
+
+from ailab.db.engine import _engines, _lock, _registry_key
+from ailab.errors import DatabaseError
+from ailab.settings import parse_database_url
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def libpq_dsn(url: URL) -> str:
+    """The libpq connection string for a SQLAlchemy Postgres URL."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def postgres_reachable(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with psycopg.connect(libpq_dsn(parse_database_url(url)), connect_timeout=max(1, int(timeout))):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def with_schema(url: str, schema: str) -> str:
+    parsed = parse_database_url(url)
+    query = dict(parsed.query)
+    query["options"] = f"-csearch_path={schema}"
+    return parsed.set(query=query).render_as_string(hide_password=False)
+
+
+def forget_engine(url: str) -> None:
+    """Dispose and drop the registered engine for ``url`` (after its database is gone)."""
+    key = _registry_key(parse_database_url(url))
+    with _lock:
+        engine = _engines.pop(key, None)
+    if engine is not None:
+        engine.dispose()
+
+
+@contextmanager
+def scratch_schema(url: str, prefix: str = "ailab_scratch") -> Iterator[str]:
+    """A new, empty schema in the Postgres at ``url``; yields a URL that uses it; drops it after."""
+    schema = f"{prefix}_{secrets.token_hex(4)}"
+    dsn = libpq_dsn(parse_database_url(url))
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.Error as err:
+        raise DatabaseError(f"Could not create scratch schema on {_masked(url)}: {err}".strip()) from None
+    scoped = with_schema(url, schema)
+    try:
+        yield scoped
+    finally:
+        forget_engine(scoped)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@contextmanager
+def scratch_sqlite(name: str = "scratch.db") -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="ailab-") as tmp:
+        url = f"sqlite:///{Path(tmp) / name}"
+        try:
+            yield url
+        finally:
+            forget_engine(url)
+
+
+def _masked(url: str) -> str:
+    return parse_database_url(url).render_as_string(hide_password=True)
+
+
+class EmbeddedPostgres:
+    """A throwaway Postgres from the ``pgserver`` package, in its own directory."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        import pgserver  # heavy: import only when actually starting one
+
+        self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="ailab-pg-")
+        self.directory = directory or Path(self._tmp.name)  # type: ignore[union-attr]
+        self._server: Any = pgserver.get_server(  # type: ignore[attr-defined]
+            self.directory, cleanup_mode="stop"
+        )
+        raw = str(self._server.get_uri())
+        self.url = raw.replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def stop(self) -> None:
+        try:
+            self._server.cleanup()
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+
+    def __enter__(self) -> EmbeddedPostgres:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,295 @@
+"""Deterministic, realistic demo data: ``ailab db seed --items N [--seed S]``.
+
+The mixes follow the legacy database (``shared/legacy/ai_lab.db``): mostly ``todo`` and
+``done``, mostly ``high`` priority, infrastructure and task types. Tags follow a Zipf-like long
+tail over about 500 names (0-6 per item); dependencies point only at earlier items (0-3 each), so
+they always form a DAG. Dates spread over the two years before a fixed day, so the same seed
+gives the same database.
+
+Bulk insert goes below the ORM: tuples through the driver's ``executemany`` on SQLite, and
+``COPY`` through psycopg on Postgres, in one transaction.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from ailab.db.engine import WRITE_OPTION
+
+SEED_END = datetime(2026, 11, 1, 12, 0, 0)
+SEED_SPAN = timedelta(days=730)
+TAG_COUNT = 500
+CHUNK = 10_000
+
+STATUS_MIX = (("todo", 50), ("done", 34), ("in_progress", 8), ("blocked", 3), ("review", 3), ("cancelled", 2))
+PRIORITY_MIX = (("high", 55), ("medium", 30), ("low", 10), ("critical", 5))
+TYPE_MIX = (
+    ("infrastructure", 30), ("task", 25), ("feature", 15), ("documentation", 9), ("bug", 8),
+    ("framework", 6), ("research", 4), ("development", 2), ("planning", 1),
+)  # fmt: skip
+
+_VERBS = ("Add", "Fix", "Refactor", "Document", "Migrate", "Benchmark", "Design", "Review", "Automate",
+          "Harden", "Profile", "Deploy", "Test", "Simplify", "Cache", "Index", "Monitor", "Validate")  # fmt: skip
+_NOUNS = ("dashboard", "sync job", "API endpoint", "query planner", "tag filter", "login flow", "CI pipeline",
+          "data model", "import script", "rate limiter", "search index", "report", "webhook", "backup",
+          "config loader", "metrics exporter", "notebook", "load test", "schema migration", "cache layer")  # fmt: skip
+_TOPICS = ("api", "backend", "frontend", "database", "performance", "security", "docs", "testing", "ci",
+           "github", "sync", "dashboard", "infra", "monitoring", "ux", "mobile", "auth", "search", "cache",
+           "analytics", "devops", "refactor", "bug", "research", "design", "data", "ml", "notebook",
+           "postgres", "sqlite", "http", "async", "deploy", "release", "cleanup", "observability", "ai",
+           "quality", "tooling", "import")  # fmt: skip
+_WORDS = ("the", "a", "so", "that", "users", "can", "see", "faster", "results", "when", "they", "open", "page",
+          "without", "waiting", "for", "each", "request", "to", "finish", "and", "errors", "are", "clear",
+          "measured", "against", "target", "under", "load", "with", "real", "data", "from", "old", "system")  # fmt: skip
+
+
+@dataclass
+class SeedResult:
+    items: int
+    tags: int
+    tag_links: int
+    dependencies: int
+    criteria: int
+    blockers: int
+    projects: int
+    seconds: float
+    dialect: str
+    per_phase: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return self.items + self.tags + self.tag_links + self.dependencies + self.criteria + self.blockers
+
+    @property
+    def items_per_second(self) -> float:
+        return self.items / self.seconds if self.seconds else float("nan")
+
+    def describe(self) -> str:
+        return (
+            f"seeded {self.items:,} work items, {self.tag_links:,} tag links over {self.tags} tags, "
+            f"{self.dependencies:,} dependencies, {self.criteria:,} criteria, {self.blockers:,} blockers "
+            f"on {self.dialect} in {self.seconds:.2f} s ({self.items_per_second:,.0f} items/s)"
+        )
+
+
+def _weighted(rng: random.Random, mix: Sequence[tuple[str, int]], k: int) -> list[str]:
+    names = [n for n, _ in mix]
+    weights = [w for _, w in mix]
+    return rng.choices(names, weights, k=k)
+
+
+def tag_names(count: int = TAG_COUNT) -> list[str]:
+    """``count`` distinct, readable tag names; the first ones are the most popular."""
+    names = list(_TOPICS)
+    suffixes = (
+        "core",
+        "v2",
+        "ops",
+        "client",
+        "server",
+        "edge",
+        "tools",
+        "infra",
+        "ui",
+        "perf",
+        "flow",
+        "lab",
+    )
+    i = 0
+    while len(names) < count:
+        topic, suffix = _TOPICS[i % len(_TOPICS)], suffixes[(i // len(_TOPICS)) % len(suffixes)]
+        round_ = i // (len(_TOPICS) * len(suffixes))
+        names.append(f"{topic}-{suffix}" + (f"-{round_}" if round_ else ""))
+        i += 1
+    return names[:count]
+
+
+def _chunks(it: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+class _Writer:
+    """Writes row tuples the fastest way the dialect offers."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    def ts(self, value: datetime) -> Any:
+        # SQLAlchemy's SQLite DateTime storage format, so ORM reads parse it back.
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if self.dialect == "sqlite" else value
+
+    def write(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if self.dialect == "postgresql":
+            cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.close()
+        else:
+            marks = ", ".join("?" for _ in columns)
+            self.conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+def _scalar(conn: Connection, sql: str) -> int:
+    return int(conn.execute(text(sql)).scalar() or 0)
+
+
+def seed_database(engine: Engine, items: int, seed: int = 42, progress: bool = False) -> SeedResult:
+    """Add ``items`` work items (with tags, dependencies, criteria, blockers) in one transaction."""
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
+    counts = {"tag_links": 0, "deps": 0, "criteria": 0, "blockers": 0}
+    with engine.execution_options(**{WRITE_OPTION: True}).connect() as conn, conn.begin():
+        w = _Writer(conn)
+        now = datetime(2026, 11, 1)
+        t0 = time.perf_counter()
+        project_ids = _ensure_projects(conn, w, max(3, 3 + items // 20_000), now)
+        tag_ids = _ensure_tags(conn, w)
+        phases["projects+tags"] = time.perf_counter() - t0
+        first_id = _scalar(conn, "SELECT COALESCE(MAX(id), 0) FROM work_items") + 1
+        crit_id = _scalar(conn, "SELECT COALESCE(MAX(id), 0) FROM acceptance_criteria") + 1
+        block_id = _scalar(conn, "SELECT COALESCE(MAX(id), 0) FROM blockers") + 1
+        zipf = [1.0 / (rank + 1) for rank in range(len(tag_ids))]
+        with _progress(progress) as bar:
+            task = bar.add_task("seeding work items", total=items)
+            for start in range(0, items, CHUNK):
+                n = min(CHUNK, items - start)
+                crit_id, block_id = _seed_chunk(
+                    w, rng, first_id + start, n, project_ids, tag_ids, zipf, counts, crit_id, block_id
+                )
+                bar.advance(task, n)
+        phases["rows"] = time.perf_counter() - t0 - phases["projects+tags"]
+        if w.dialect == "postgresql":
+            for table in ("work_items", "acceptance_criteria", "blockers", "projects", "tags"):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
+                )
+        conn.exec_driver_sql("UPDATE data_revision SET revision = revision + 1 WHERE id = 1")
+    t1 = time.perf_counter()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+    phases["analyze"] = time.perf_counter() - t1
+    return SeedResult(
+        items=items, tags=len(tag_ids), tag_links=counts["tag_links"], dependencies=counts["deps"],
+        criteria=counts["criteria"], blockers=counts["blockers"], projects=len(project_ids),
+        seconds=time.perf_counter() - started, dialect=engine.dialect.name, per_phase=phases,
+    )  # fmt: skip
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(), disable=not enabled, transient=True,
+    )  # fmt: skip
+
+
+def _ensure_projects(conn: Connection, w: _Writer, count: int, now: datetime) -> list[int]:
+    existing = [
+        int(r[0]) for r in conn.execute(text("SELECT id FROM projects WHERE key LIKE 'DEMO-%' ORDER BY id"))
+    ]
+    if len(existing) >= count:
+        return existing[:count]
+    next_id = _scalar(conn, "SELECT COALESCE(MAX(id), 0) FROM projects") + 1
+    rows = []
+    for i in range(len(existing), count):
+        pid = next_id
+        next_id += 1
+        rows.append((pid, f"DEMO-{i + 1}", f"Demo project {i + 1}", "A seeded demo project.", "active",
+                     "high", "development", w.ts(now), w.ts(now)))  # fmt: skip
+        existing.append(pid)
+    cols = ("id", "key", "name", "description", "status", "priority", "category", "created_at", "updated_at")
+    w.write("projects", cols, rows)
+    return existing
+
+
+def _ensure_tags(conn: Connection, w: _Writer) -> list[int]:
+    wanted = tag_names()
+    have = {str(n): int(i) for i, n in conn.execute(text("SELECT id, name FROM tags"))}
+    next_id = max(have.values(), default=0) + 1
+    rows = []
+    for name in wanted:
+        if name not in have:
+            have[name] = next_id
+            rows.append((next_id, name))
+            next_id += 1
+    w.write("tags", ("id", "name"), rows)
+    return [have[name] for name in wanted]
+
+
+WORK_ITEM_COLUMNS = (
+    "id", "key", "title", "description", "status", "priority", "type", "project_id", "assignee", "author",
+    "estimated_hours", "is_draft", "archived", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def _seed_chunk(
+    w: _Writer, rng: random.Random, first: int, n: int, project_ids: list[int], tag_ids: list[int],
+    zipf: list[float], counts: dict[str, int], crit_id: int, block_id: int,
+) -> tuple[int, int]:  # fmt: skip
+    statuses = _weighted(rng, STATUS_MIX, n)
+    priorities = _weighted(rng, PRIORITY_MIX, n)
+    types = _weighted(rng, TYPE_MIX, n)
+    span = SEED_SPAN.total_seconds()
+    # Creation times increase with the id (items are created in order), with jitter.
+    offsets = sorted(rng.random() * span for _ in range(n))
+    start_of_range = SEED_END - SEED_SPAN
+    items, links, deps, crits, blocks = [], [], [], [], []
+    for j in range(n):
+        item_id = first + j
+        created = start_of_range + timedelta(seconds=offsets[j])
+        updated = created + timedelta(hours=rng.random() * 500)
+        title = f"{rng.choice(_VERBS)} {rng.choice(_NOUNS)} for {rng.choice(_TOPICS)}"
+        desc = " ".join(rng.choices(_WORDS, k=28)).capitalize()[:150] + "."
+        items.append((
+            item_id, f"WI-{item_id:06d}", title, desc, statuses[j], priorities[j], types[j],
+            rng.choice(project_ids), f"dev{rng.randrange(12)}", "seed", float(rng.choice((1, 2, 4, 8, 16))),
+            False, False, w.ts(created), w.ts(min(updated, SEED_END)),
+        ))  # fmt: skip
+        for tag_id in set(rng.choices(tag_ids, zipf, k=rng.randint(0, 6))):
+            links.append((item_id, tag_id))
+        if item_id > 1:
+            # Only on earlier (and recent) items: the graph stays a DAG, like real follow-up work.
+            lo = max(1, item_id - 1000)
+            for dep in {rng.randint(lo, item_id - 1) for _ in range(rng.randint(0, 3))}:
+                deps.append((item_id, dep))
+        for pos in range(rng.choice((0, 1, 2, 2, 3))):
+            crits.append(
+                (
+                    crit_id,
+                    item_id,
+                    pos,
+                    f"Criterion {pos + 1}: {rng.choice(_NOUNS)} works",
+                    statuses[j] == "done",
+                )
+            )
+            crit_id += 1
+        if statuses[j] == "blocked":
+            blocks.append((block_id, item_id, 0, f"Waiting on {rng.choice(_NOUNS)}", False))
+            block_id += 1
+    w.write("work_items", WORK_ITEM_COLUMNS, items)
+    w.write("work_item_tags", ("work_item_id", "tag_id"), links)
+    w.write("work_item_dependencies", ("work_item_id", "depends_on_id"), deps)
+    w.write("acceptance_criteria", ("id", "work_item_id", "position", "text", "done"), crits)
+    w.write("blockers", ("id", "work_item_id", "position", "text", "resolved"), blocks)
+    counts["tag_links"] += len(links)
+    counts["deps"] += len(deps)
+    counts["criteria"] += len(crits)
+    counts["blockers"] += len(blocks)
+    return crit_id, block_id

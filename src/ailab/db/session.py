@@ -1,0 +1,68 @@
+"""Sessions and connections that commit on success, roll back on error, and fail fast on an
+exhausted pool with our own error instead of a 30 s hang."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+from ailab.db.engine import WRITE_OPTION, get_engine
+from ailab.errors import PoolExhaustedError
+
+
+def _pool_error(engine: Engine, err: sa_exc.TimeoutError) -> PoolExhaustedError:
+    pool = engine.pool
+    status = pool.status() if hasattr(pool, "status") else ""
+    return PoolExhaustedError(
+        f"No database connection became free within the pool timeout ({status}). "
+        "Raise AILAB_POOL_SIZE / AILAB_POOL_MAX_OVERFLOW, or reduce concurrent work."
+    )
+
+
+@contextmanager
+def session(engine: Engine | None = None, *, readonly: bool = False) -> Iterator[Session]:
+    """A unit of work: commits when the block ends, rolls back if it raises.
+
+    ``readonly=True`` starts a plain (deferred) transaction; otherwise SQLite takes the write
+    lock up front with ``BEGIN IMMEDIATE``.
+    """
+    engine = engine or get_engine()
+    bind = engine if readonly else engine.execution_options(**{WRITE_OPTION: True})
+    sess = Session(bind=bind, expire_on_commit=False)
+    try:
+        yield sess
+        sess.commit()
+    except sa_exc.TimeoutError as err:
+        sess.rollback()
+        raise _pool_error(engine, err) from None
+    except BaseException:
+        sess.rollback()
+        raise
+    finally:
+        sess.close()
+
+
+@contextmanager
+def connect(engine: Engine | None = None, *, readonly: bool = True) -> Iterator[Connection]:
+    """A Core connection inside one transaction (commits on success, rolls back on error)."""
+    engine = engine or get_engine()
+    bind = engine if readonly else engine.execution_options(**{WRITE_OPTION: True})
+    try:
+        conn = bind.connect()
+    except sa_exc.TimeoutError as err:
+        raise _pool_error(engine, err) from None
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        conn.close()
+
+
+def session_dependency() -> Iterator[Session]:
+    """A FastAPI dependency: ``def route(db: Session = Depends(session_dependency))``."""
+    with session() as sess:
+        yield sess

@@ -1,0 +1,47 @@
+"""Every error ailab raises on purpose. Each message says what was wrong and what to do.
+
+Modelled on httpx's single ``_exceptions`` module: one root (``AilabError``) so callers can
+catch everything of ours, and a subclass per cause so tests and the CLI can tell them apart.
+"""
+
+from __future__ import annotations
+
+
+class AilabError(Exception):
+    """Root of ailab's errors. ``str(err)`` is a complete, user-facing message."""
+
+
+class ConfigError(AilabError):
+    """A setting is malformed or unsupported (bad URL, unknown dialect, bad number)."""
+
+
+class DatabaseError(AilabError):
+    """The database could not do what was asked."""
+
+
+class PoolExhaustedError(DatabaseError):
+    """No pooled connection became free within the pool timeout."""
+
+
+class ValidationError(AilabError):
+    """A value does not fit the schema (unknown status, self-dependency, ...)."""
+
+
+class NotFoundError(AilabError):
+    """A referenced row does not exist."""
+
+
+class LegacyImportError(AilabError):
+    """A legacy database could not be imported; nothing was written."""
+
+
+class GitHubError(AilabError):
+    """GitHub (or the simulator) refused or failed a request."""
+
+
+class GitHubAuthError(GitHubError):
+    """GitHub answered 401/403 for a reason that waiting will not fix."""
+
+
+class RateLimitedError(GitHubError):
+    """GitHub kept rate-limiting us past the retry budget."""

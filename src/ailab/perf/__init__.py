@@ -1,0 +1,1 @@
+"""Measurement: the timing harness, the old approaches as baselines, the target table, the report."""

@@ -1,0 +1,136 @@
+"""``ailab report``: run every registered benchmark on a scratch database and render the rows.
+
+The scratch database is never the user's: a new SQLite file in a temporary directory by default,
+or, with ``--database-url`` pointing at Postgres, a new schema that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ailab.db.engine import get_engine
+from ailab.db.migrate import upgrade
+from ailab.db.scratch import scratch_schema, scratch_sqlite
+from ailab.db.seed import seed_database
+from ailab.perf.registry import BenchContext, Measurement, Target, registered
+from ailab.settings import Settings, parse_database_url
+
+log = logging.getLogger(__name__)
+
+SEED_GOAL = Target(10.0, "s", "<=", source="issue")
+
+
+@dataclass
+class ReportResult:
+    measurements: list[Measurement]
+    failures: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "meta": self.meta,
+            "rows": [_jsonable(m.to_dict()) for m in self.measurements],
+            "failures": self.failures,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@contextmanager
+def scratch_database(database_url: str | None) -> Iterator[str]:
+    """A scratch database URL on the backend of ``database_url`` (default: SQLite)."""
+    if database_url and parse_database_url(database_url).get_backend_name() == "postgresql":
+        with scratch_schema(database_url, prefix="ailab_report") as url:
+            yield url
+    else:
+        with scratch_sqlite("report.db") as url:
+            yield url
+
+
+def run_report(
+    *,
+    items: int = 100_000,
+    database_url: str | None = None,
+    reports_dir: Path = Path("reports"),
+    quick: bool = False,
+    groups: set[str] | None = None,
+    settings: Settings | None = None,
+    on_progress: Any = None,
+) -> ReportResult:
+    settings = settings or Settings.from_env()
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    measurements: list[Measurement] = []
+    failures: list[str] = []
+    started = time.perf_counter()
+    with scratch_database(database_url) as url:
+        engine = get_engine(url)
+        upgrade(engine)
+        if on_progress:
+            on_progress(f"seeding {items:,} items on {engine.dialect.name}")
+        seeded = seed_database(engine, items=items, seed=42)
+        measurements.append(
+            Measurement(
+                group="database",
+                name=f"seed {items:,} items (+tags, deps, criteria)",
+                unit="s",
+                p50=seeded.seconds,
+                goal=SEED_GOAL if items >= 100_000 else None,
+                note=f"{seeded.items_per_second:,.0f} items/s, {seeded.rows / seeded.seconds:,.0f} rows/s",
+                extra={"rows": seeded.rows, "dialect": seeded.dialect},
+            )
+        )
+        ctx = BenchContext(
+            settings=settings, database_url=url, items=items, reports_dir=reports_dir, quick=quick
+        )
+        for bench in registered(groups):
+            if on_progress:
+                on_progress(f"running {bench.name}")
+            try:
+                measurements.extend(bench.fn(ctx))
+            except Exception as err:  # reported as a failed row and in the exit code, never hidden
+                log.error("benchmark %s failed:\n%s", bench.name, traceback.format_exc())
+                failures.append(f"{bench.name}: {type(err).__name__}: {err}")
+        dialect = engine.dialect.name
+    meta = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "items": items,
+        "dialect": dialect,
+        "quick": quick,
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}",
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return ReportResult(measurements, failures, meta)
+
+
+def write_outputs(result: ReportResult, reports_dir: Path, html: bool = False) -> dict[str, Path]:
+    """Write JSON and Markdown (and HTML) under ``reports_dir``; return the paths."""
+    from ailab.perf.render import render_html, render_markdown
+
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": reports_dir / "report.json", "markdown": reports_dir / "report.md"}
+    paths["json"].write_text(json.dumps(result.to_json(), indent=2))
+    paths["markdown"].write_text(render_markdown(result))
+    if html:
+        paths["html"] = reports_dir / "report.html"
+        paths["html"].write_text(render_html(result))
+    return paths
