@@ -30,6 +30,7 @@ SEED_END = datetime(2026, 11, 1, 12, 0, 0)
 SEED_SPAN = timedelta(days=730)
 TAG_COUNT = 500
 CHUNK = 10_000
+DEP_CLUSTER = 50
 
 STATUS_MIX = (("todo", 50), ("done", 34), ("in_progress", 8), ("blocked", 3), ("review", 3), ("cancelled", 2))
 PRIORITY_MIX = (("high", 55), ("medium", 30), ("low", 10), ("critical", 5))
@@ -264,9 +265,10 @@ def _seed_chunk(
         ))  # fmt: skip
         for tag_id in set(rng.choices(tag_ids, zipf, k=rng.randint(0, 6))):
             links.append((item_id, tag_id))
-        if item_id > 1:
-            # Only on earlier (and recent) items: the graph stays a DAG, like real follow-up work.
-            lo = max(1, item_id - 1000)
+        # Only on earlier items of the same feature (a block of DEP_CLUSTER ids): the graph is a
+        # DAG, and chains stay as short as real follow-up work, not one 100k-deep web.
+        lo = max(1, item_id - (item_id - 1) % DEP_CLUSTER)
+        if item_id > lo:
             for dep in {rng.randint(lo, item_id - 1) for _ in range(rng.randint(0, 3))}:
                 deps.append((item_id, dep))
         for pos in range(rng.choice((0, 1, 2, 2, 3))):
