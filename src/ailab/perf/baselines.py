@@ -40,7 +40,9 @@ CREATE INDEX idx_work_items_priority ON work_items(priority);
 
 def legacy_get_db(database_url: str) -> Session:
     """The old ``get_db()`` verbatim: a new engine and session factory on every call."""
-    engine = create_engine(database_url, connect_args={"check_same_thread": False})
+    # The old code ran on SQLite; on Postgres the same pattern has no such argument.
+    connect_args = {"check_same_thread": False} if database_url.startswith("sqlite") else {}
+    engine = create_engine(database_url, connect_args=connect_args)
     session_local = sessionmaker(bind=engine)
     return session_local()
 
