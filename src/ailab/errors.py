@@ -45,3 +45,19 @@ class GitHubAuthError(GitHubError):
 
 class RateLimitedError(GitHubError):
     """GitHub kept rate-limiting us past the retry budget."""
+
+
+class GitHubNotFoundError(GitHubError):
+    """GitHub answered 404: the repository or issue does not exist, or the token cannot see it."""
+
+
+class GitHubValidationError(GitHubError):
+    """GitHub answered 422 (or a GraphQL error): the request itself was invalid."""
+
+
+class GitHubUnavailableError(GitHubError):
+    """GitHub kept failing (5xx, timeouts, dropped connections) past the retry budget."""
+
+
+class AmbiguousWriteError(GitHubUnavailableError):
+    """A non-idempotent write (issue creation) may or may not have happened: look before resending."""

@@ -1,0 +1,86 @@
+"""The ``github-sim`` command (``ailab github-sim`` and ``python -m ailab.sync.simulator``)."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from ailab.errors import ConfigError
+from ailab.settings import Secret
+from ailab.sync.simulator.config import FaultConfig, SimulatorConfig
+
+
+def github_sim(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (keep it on loopback)."),
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="TCP port."),
+    latency_ms: float = typer.Option(0.0, "--latency-ms", min=0, help="Latency added to every request."),
+    rest_limit: int = typer.Option(5000, "--rest-limit", min=1, help="Primary REST limit, requests/hour."),
+    graphql_limit: int = typer.Option(
+        5000, "--graphql-limit", min=1, help="Primary GraphQL limit, points/hour."
+    ),
+    max_concurrent: int = typer.Option(100, "--max-concurrent", min=1, help="Secondary: requests in flight."),
+    rest_points_per_minute: int = typer.Option(900, "--rest-points-per-minute", min=1),
+    graphql_points_per_minute: int = typer.Option(2000, "--graphql-points-per-minute", min=1),
+    content_per_minute: int = typer.Option(80, "--content-per-minute", min=1),
+    content_per_hour: int = typer.Option(500, "--content-per-hour", min=1),
+    primary_status: int = typer.Option(
+        403, "--primary-status", help="403 or 429 when the primary limit is hit."
+    ),
+    secondary_status: int = typer.Option(403, "--secondary-status", help="403 or 429 for secondary limits."),
+    rate_limit_type: str = typer.Option(
+        "RATE_LIMITED", "--graphql-rate-limit-type", help="RATE_LIMITED|RATE_LIMIT"
+    ),
+    fault_5xx: float = typer.Option(0.0, "--fault-5xx", min=0, max=1, help="Probability of a 5xx."),
+    fault_5xx_after_write: float = typer.Option(0.0, "--fault-5xx-after-write", min=0, max=1),
+    fault_timeout: float = typer.Option(
+        0.0, "--fault-timeout", min=0, max=1, help="Apply, then drop the reply."
+    ),
+    fault_reset: float = typer.Option(0.0, "--fault-reset", min=0, max=1, help="Drop the connection."),
+    fault_seed: int = typer.Option(0, "--fault-seed", help="Seed of the fault RNG."),
+    fault_writes_only: bool = typer.Option(
+        False, "--fault-writes-only", help="Random faults only on writes."
+    ),
+    hang_seconds: float = typer.Option(0.0, "--hang-seconds", min=0, help="Wait before a timeout fault."),
+    token_env: str = typer.Option(
+        "",
+        "--token-env",
+        help="Name of an environment variable holding the token to require (none: no auth).",
+    ),
+) -> None:
+    """Run the GitHub simulator (REST + GraphQL) for the sync to talk to."""
+    from ailab.sync.simulator.server import serve
+
+    token = None
+    if token_env:
+        raw = os.environ.get(token_env)
+        if not raw:
+            raise ConfigError(
+                f"--token-env {token_env}: that environment variable is empty or unset; set it."
+            )
+        token = Secret(raw)
+    config = SimulatorConfig(
+        rest_limit_per_hour=rest_limit,
+        graphql_points_per_hour=graphql_limit,
+        max_concurrent=max_concurrent,
+        rest_points_per_minute=rest_points_per_minute,
+        graphql_points_per_minute=graphql_points_per_minute,
+        content_per_minute=content_per_minute,
+        content_per_hour=content_per_hour,
+        primary_limit_status=primary_status,
+        secondary_limit_status=secondary_status,
+        graphql_rate_limit_type=rate_limit_type,
+        latency_seconds=latency_ms / 1000.0,
+        faults=FaultConfig(
+            server_error_rate=fault_5xx,
+            server_error_after_write_rate=fault_5xx_after_write,
+            timeout_after_write_rate=fault_timeout,
+            reset_rate=fault_reset,
+            seed=fault_seed,
+            writes_only=fault_writes_only,
+            hang_seconds=hang_seconds,
+        ),
+        token=token,
+    )
+    typer.echo(f"GitHub simulator on http://{host}:{port} (REST, and GraphQL at /graphql); Ctrl+C stops it.")
+    serve(host, port, config)
