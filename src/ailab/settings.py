@@ -149,7 +149,7 @@ class Settings:
     sqlite_busy_timeout_ms: int = 5000
     api_token: Secret | None = None
     slow_request_ms: float = 0.0  # 0 disables the slow-request log
-    summary_cache_seconds: float = 2.0
+    summary_cache_seconds: float = 60.0  # an upper bound: every write bumps data_revision anyway
     github_api_url: str = "https://api.github.com"
     github_token: Secret | None = None
     github_repo: str | None = None
@@ -178,7 +178,7 @@ class Settings:
             sqlite_busy_timeout_ms=_env_int(env, "AILAB_SQLITE_BUSY_TIMEOUT_MS", 5000),
             api_token=_env_secret(env, "AILAB_API_TOKEN"),
             slow_request_ms=_env_float(env, "AILAB_SLOW_REQUEST_MS", 0.0),
-            summary_cache_seconds=_env_float(env, "AILAB_SUMMARY_CACHE_SECONDS", 2.0),
+            summary_cache_seconds=_env_float(env, "AILAB_SUMMARY_CACHE_SECONDS", 60.0),
             github_api_url=env.get("AILAB_GITHUB_API_URL") or "https://api.github.com",
             github_token=_env_secret(env, "GITHUB_TOKEN", "AILAB_GITHUB_TOKEN"),
             github_repo=env.get("AILAB_GITHUB_REPO") or None,

@@ -1,0 +1,51 @@
+"""``ailab serve``: the dashboard and its JSON API (see ``ailab.web``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind; loopback unless you mean it."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Database URL (default: AILAB_DATABASE_URL)."
+    ),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log every request (costs throughput)."),
+) -> None:
+    """Serve the dashboard at http://HOST:PORT/ (OpenAPI at /openapi.json, metrics at /metrics).
+
+    Writes (POST/PATCH) need AILAB_API_TOKEN set and 'Authorization: Bearer <token>'.
+    """
+    from ailab.db.engine import get_engine
+    from ailab.db.migrate import is_up_to_date
+    from ailab.errors import ConfigError
+    from ailab.settings import get_settings
+
+    settings = get_settings()
+    if database_url:
+        settings = settings.with_(database_url=database_url)
+    engine = get_engine(settings.database_url, settings)
+    if not is_up_to_date(engine):
+        raise ConfigError(
+            f"The database {engine.url.render_as_string(hide_password=True)} is not at the current schema; "
+            "run `ailab db upgrade` (and `ailab db seed` for demo data) first."
+        )
+    engine.dispose()
+    # Become the lean server process (the CLI's and Alembic's imports would stay resident).
+    # The URL goes through the environment, not argv, so a password never shows in `ps`.
+    env = {**os.environ, "AILAB_DATABASE_URL": settings.database_url}
+    args = [sys.executable, "-m", "ailab.web", "--host", host, "--port", str(port), "--log-level", log_level]
+    if access_log:
+        args.append("--access-log")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, args, env)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cmd)

@@ -1,0 +1,60 @@
+"""Core ``Table`` handles for the schema in ``ailab.db.models`` and small shared helpers.
+
+The read paths use SQLAlchemy Core, not the ORM: for a 50-row page the ORM costs 4-8x raw
+SQLite, Core 2-3x (shared/limits.md), and these functions return plain dicts anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.engine import Connection
+
+from ailab.db.models import Base
+from ailab.errors import NotFoundError, ValidationError
+
+_tables = Base.metadata.tables
+work_items: Table = _tables["work_items"]
+projects: Table = _tables["projects"]
+tags: Table = _tables["tags"]
+work_item_tags: Table = _tables["work_item_tags"]
+dependencies: Table = _tables["work_item_dependencies"]
+criteria: Table = _tables["acceptance_criteria"]
+blockers: Table = _tables["blockers"]
+github_links: Table = _tables["github_links"]
+data_revision: Table = _tables["data_revision"]
+
+
+def dialect_name(conn: Connection) -> str:
+    return conn.dialect.name
+
+
+def item_id_clause(key_or_id: int | str) -> Any:
+    """``WHERE`` clause matching a work item by integer id, all-digit string id, or key."""
+    if isinstance(key_or_id, bool):
+        raise ValidationError(f"Work item reference {key_or_id!r} is neither an id nor a key.")
+    if isinstance(key_or_id, int):
+        return work_items.c.id == key_or_id
+    ref = str(key_or_id).strip()
+    if not ref:
+        raise ValidationError("Empty work item reference; pass an id (e.g. 42) or a key (e.g. WI-000042).")
+    if ref.isdigit():
+        return work_items.c.id == int(ref)
+    return work_items.c.key == ref
+
+
+def resolve_item_id(conn: Connection, key_or_id: int | str) -> int:
+    """The id of the work item with this id or key; ``NotFoundError`` if there is none."""
+    found: int | None = conn.execute(select(work_items.c.id).where(item_id_clause(key_or_id))).scalar()
+    if found is None:
+        raise NotFoundError(
+            f"No work item {key_or_id!r}; check the id or key (list them with GET /api/work-items)."
+        )
+    return int(found)
+
+
+def current_revision(conn: Connection) -> int:
+    """The data revision counter (one primary-key lookup): changes whenever any data changes."""
+    value = conn.execute(select(data_revision.c.revision).where(data_revision.c.id == 1)).scalar()
+    return int(value or 0)

@@ -1,0 +1,449 @@
+"""Reading work items: filtered keyset pages and one item with everything attached.
+
+Statement budgets (asserted in tests, on SQLite and Postgres):
+
+* ``list_work_items``: at most 3 statements for a page of any size: the page itself (projects
+  joined), the tags of those ids, and the dependencies of those ids in both directions.
+* ``get_work_item``: 4 statements: the item (project and GitHub link joined), its tags, its
+  dependencies both ways (with key/title/status of the other side), criteria + blockers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    DateTime,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.engine import Connection
+
+from ailab.errors import NotFoundError, ValidationError
+from ailab.queries._tables import (
+    blockers,
+    criteria,
+    dependencies,
+    github_links,
+    projects,
+    tags,
+    work_item_tags,
+    work_items,
+)
+from ailab.queries.cursor import decode_cursor, encode_cursor
+from ailab.vocab import check_priority, check_status
+
+MAX_PAGE_SIZE = 200
+DEFAULT_PAGE_SIZE = 50
+
+# The columns of a work item in a list page (the detail view adds the rest).
+_ITEM_COLUMNS = (
+    work_items.c.id,
+    work_items.c.key,
+    work_items.c.title,
+    work_items.c.status,
+    work_items.c.priority,
+    work_items.c.type,
+    work_items.c.assignee,
+    work_items.c.created_at,
+    work_items.c.updated_at,
+)
+LIST_COLUMNS = (*_ITEM_COLUMNS, projects.c.key.label("project"))
+
+
+@dataclass
+class Page:
+    """One page of work items, newest first, and the cursor of the next page (None at the end)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "next_cursor": self.next_cursor, "limit": self.limit}
+
+
+def _clean_names(values: Iterable[str] | None, what: str) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    names = []
+    for value in values:
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError(f"Empty or non-text {what} {value!r} in the filter; remove it.")
+        names.append(value.strip())
+    return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """Which filters a page query has: one statement is built (and compiled) per shape."""
+
+    dialect: str
+    status: bool = False
+    priority: bool = False
+    project: bool = False
+    q: bool = False
+    tag_groups: int = 0  # EXISTS terms: the tags_any group (if any) first, then one per tags_all tag
+    cursor: bool = False
+    rare_tag_links: int = 2000
+
+
+# A tag condition matching at most this many links is "rare": its items are fetched by id and
+# sorted (cheap for few rows); a common tag instead filters a newest-first index scan, which
+# finds a page after about limit * items / matches rows. Each plan is terrible for the other
+# case (shared/limits.md: 5-25 ms for a scan looking for a rare tag), and SQLite's planner
+# cannot tell them apart, so the page statement contains both branches and a once-evaluated
+# count of the candidates (capped at RARE_TAG_LINKS + 1) switches one of them off.
+RARE_TAG_LINKS = 2000
+
+
+def _tag_ids(group: int) -> Select[tuple[int]]:
+    return select(tags.c.id).where(tags.c.name.in_(bindparam(f"tags_{group}", expanding=True)))
+
+
+def _has_tag(group: int) -> ColumnElement[bool]:
+    """EXISTS on the (work_item_id, tag_id) primary key: a point lookup per candidate row.
+
+    ``OFFSET 0`` keeps Postgres from turning the EXISTS into a semi-join: it cannot estimate a
+    tag's popularity through the name lookup, and for a popular tag the semi-join plan joins
+    all its links and sorts them (70 ms measured at 100k) instead of stopping after one page.
+    """
+    return (
+        select(literal(1))
+        .where(work_item_tags.c.work_item_id == work_items.c.id, work_item_tags.c.tag_id.in_(_tag_ids(group)))
+        .offset(0)
+        .exists()
+    )
+
+
+@functools.cache
+def _page_stmt(shape: _Shape) -> Select[Any]:
+    where: list[ColumnElement[bool]] = []
+    if shape.status:
+        where.append(work_items.c.status.in_(bindparam("status", expanding=True)))
+    if shape.priority:
+        where.append(work_items.c.priority.in_(bindparam("priority", expanding=True)))
+    if shape.project:
+        project_id = select(projects.c.id).where(projects.c.key == bindparam("project")).scalar_subquery()
+        where.append(work_items.c.project_id == project_id)
+    if shape.q:
+        pattern = bindparam("q", type_=String())
+        # SQLite's LIKE ignores case (ASCII letters); Postgres needs ILIKE.
+        title = work_items.c.title
+        where.append(
+            title.like(pattern, escape="/") if shape.dialect == "sqlite" else title.ilike(pattern, escape="/")
+        )
+    if shape.cursor:
+        after = tuple_(bindparam("after_created", type_=DateTime()), bindparam("after_id", type_=Integer()))
+        where.append(tuple_(work_items.c.created_at, work_items.c.id) < after)
+    tag_terms = [_has_tag(i) for i in range(shape.tag_groups)]
+    fetch = bindparam("fetch", type_=Integer())
+    columns = select(*LIST_COLUMNS).select_from(
+        work_items.outerjoin(projects, projects.c.id == work_items.c.project_id)
+    )
+    order = (work_items.c.created_at.desc(), work_items.c.id.desc())
+    if not tag_terms:
+        return columns.where(*where).order_by(*order).limit(fetch)
+    candidates = (
+        select(work_item_tags.c.work_item_id)
+        .where(work_item_tags.c.tag_id.in_(_tag_ids(0)))
+        .limit(shape.rare_tag_links + 1)
+        .cte("tag_candidates")
+    )
+    few = select(func.count()).select_from(candidates).scalar_subquery() <= shape.rare_tag_links
+    # A LIMIT of 0 ends a branch before its loop starts (a false WHERE term would still scan).
+    rare_limit = case((few, fetch), else_=0)
+    common_limit = case((few, 0), else_=fetch)
+    # The rare branch fetches its candidates by id inside an OFFSET 0 fence (neither planner may
+    # flatten it), so neither can trade the cheap "fetch these few, sort them" for a walk down
+    # the created_at index that probes every row against the candidates (436 ms on Postgres).
+    rare_rows = select(*_ITEM_COLUMNS, work_items.c.project_id).where(
+        *where, *tag_terms[1:], work_items.c.id.in_(select(candidates.c.work_item_id))
+    )
+    if shape.dialect == "sqlite":
+        rare_rows = rare_rows.with_hint(work_items, "NOT INDEXED", "sqlite")  # rowid lookups
+    fenced = rare_rows.offset(0).subquery("rare_rows")
+    rare = (
+        select(*(fenced.c[c.name] for c in _ITEM_COLUMNS), projects.c.key.label("project"))
+        .select_from(fenced.outerjoin(projects, projects.c.id == fenced.c.project_id))
+        .order_by(fenced.c.created_at.desc(), fenced.c.id.desc())
+        .limit(rare_limit)
+    )
+    common = columns.where(*where, *tag_terms)
+    both = union_all(
+        select(rare.subquery()),
+        select(common.order_by(*order).limit(common_limit).subquery()),
+    ).subquery("page")
+    return select(both).order_by(both.c.created_at.desc(), both.c.id.desc()).limit(fetch)
+
+
+def _like_pattern(q: str) -> str:
+    escaped = q.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
+def page_query(
+    dialect: str,
+    *,
+    status: Sequence[str] | None = None,
+    priority: Sequence[str] | None = None,
+    project: str | None = None,
+    tags_any: Sequence[str] | None = None,
+    tags_all: Sequence[str] | None = None,
+    q: str | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The page statement and its parameters (validated), e.g. to ``explain`` it."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError(
+            f"limit={limit!r} is out of range; use a whole number from 1 to {MAX_PAGE_SIZE}."
+        )
+    params: dict[str, Any] = {"fetch": limit + 1}
+    statuses = [check_status(s) for s in _clean_names(status, "status")]
+    priorities = [check_priority(p) for p in _clean_names(priority, "priority")]
+    if statuses:
+        params["status"] = statuses
+    if priorities:
+        params["priority"] = priorities
+    if project is not None:
+        if not project.strip():
+            raise ValidationError("Empty project filter; pass a project key or leave it out.")
+        params["project"] = project.strip()
+    if q is not None and q.strip():
+        params["q"] = _like_pattern(q.strip())
+    groups = [[name] for name in _clean_names(tags_all, "tag")]
+    any_names = _clean_names(tags_any, "tag")
+    if any_names:
+        groups.insert(0, any_names)
+    for i, group in enumerate(groups):
+        params[f"tags_{i}"] = group
+    if cursor:
+        params["after_created"], params["after_id"] = decode_cursor(cursor)
+    shape = _Shape(
+        dialect=dialect,
+        status="status" in params,
+        priority="priority" in params,
+        project="project" in params,
+        q="q" in params,
+        tag_groups=len(groups),
+        cursor=bool(cursor),
+        rare_tag_links=RARE_TAG_LINKS,
+    )
+    return _page_stmt(shape), params
+
+
+def list_work_items(
+    conn: Connection,
+    *,
+    status: Sequence[str] | None = None,
+    priority: Sequence[str] | None = None,
+    project: str | None = None,
+    tags_any: Sequence[str] | None = None,
+    tags_all: Sequence[str] | None = None,
+    q: str | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+) -> Page:
+    """A page of work items, newest first (``created_at DESC, id DESC``), each with its tags,
+    ``depends_on`` ids and ``blocks`` ids. Pass ``next_cursor`` back for the next page.
+
+    ``tags_any``: items with at least one of these tags; ``tags_all``: items with every one.
+    ``q``: case-insensitive substring of the title (SQLite folds ASCII letters only).
+    Unknown tags or project match nothing.
+    """
+    stmt, params = page_query(
+        conn.dialect.name,
+        status=status,
+        priority=priority,
+        project=project,
+        tags_any=tags_any,
+        tags_all=tags_all,
+        q=q,
+        limit=limit,
+        cursor=cursor,
+    )
+    rows = conn.execute(stmt, params).all()
+    items = [dict(row._mapping) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor(last["created_at"], last["id"])
+    attach_relations(conn, items)
+    return Page(items=items, next_cursor=next_cursor, limit=limit)
+
+
+# Statements without variable shape are built once; executing a prebuilt statement skips
+# construction and hits SQLAlchemy's compiled cache (about half of Core's cost per page).
+_ids: BindParameter[int] = bindparam("ids", expanding=True)
+_TAGS_OF_IDS = (
+    select(work_item_tags.c.work_item_id, tags.c.name)
+    .join_from(work_item_tags, tags, tags.c.id == work_item_tags.c.tag_id)
+    .where(work_item_tags.c.work_item_id.in_(_ids))
+    .order_by(work_item_tags.c.work_item_id, tags.c.name)
+)
+_DEPS_OF_IDS = (
+    select(dependencies.c.work_item_id, dependencies.c.depends_on_id)
+    .where(or_(dependencies.c.work_item_id.in_(_ids), dependencies.c.depends_on_id.in_(_ids)))
+    .order_by(dependencies.c.work_item_id, dependencies.c.depends_on_id)
+)
+
+
+def attach_relations(conn: Connection, items: list[dict[str, Any]]) -> None:
+    """Add ``tags``, ``depends_on`` and ``blocks`` to each item dict (2 statements for any count)."""
+    if not items:
+        return
+    by_id = {item["id"]: item for item in items}
+    for item in items:
+        item["tags"] = []
+        item["depends_on"] = []
+        item["blocks"] = []
+    params = {"ids": list(by_id)}
+    for item_id, name in conn.execute(_TAGS_OF_IDS, params):
+        by_id[item_id]["tags"].append(name)
+    for item_id, depends_on_id in conn.execute(_DEPS_OF_IDS, params):
+        if item_id in by_id:
+            by_id[item_id]["depends_on"].append(depends_on_id)
+        if depends_on_id in by_id:
+            by_id[depends_on_id]["blocks"].append(item_id)
+
+
+# --- one item -------------------------------------------------------------------------------
+
+_item_id = bindparam("item_id", type_=Integer())
+_DETAIL = select(
+    *(c for c in work_items.c if c.name != "extra"),
+    projects.c.key.label("project_key"),
+    projects.c.name.label("project_name"),
+    github_links.c.repository.label("gh_repository"),
+    github_links.c.issue_number.label("gh_issue_number"),
+    github_links.c.state.label("gh_state"),
+    github_links.c.synced_at.label("gh_synced_at"),
+).select_from(
+    work_items.outerjoin(projects, projects.c.id == work_items.c.project_id).outerjoin(
+        github_links, github_links.c.work_item_id == work_items.c.id
+    )
+)
+_DETAIL_BY_ID = _DETAIL.where(work_items.c.id == _item_id)
+_DETAIL_BY_KEY = _DETAIL.where(work_items.c.key == bindparam("key", type_=String()))
+_TAGS_OF_ITEM = (
+    select(tags.c.name)
+    .join_from(work_item_tags, tags, tags.c.id == work_item_tags.c.tag_id)
+    .where(work_item_tags.c.work_item_id == _item_id)
+    .order_by(tags.c.name)
+)
+
+
+def _neighbours_stmt() -> Select[Any]:
+    other = work_items.alias("other")
+    cols = (other.c.id, other.c.key, other.c.title, other.c.status)
+    upstream = (
+        select(literal("depends_on").label("direction"), *cols)
+        .join_from(dependencies, other, other.c.id == dependencies.c.depends_on_id)
+        .where(dependencies.c.work_item_id == _item_id)
+    )
+    downstream = (
+        select(literal("blocks").label("direction"), *cols)
+        .join_from(dependencies, other, other.c.id == dependencies.c.work_item_id)
+        .where(dependencies.c.depends_on_id == _item_id)
+    )
+    both = union_all(upstream, downstream).subquery()
+    return select(both).order_by(both.c.direction, both.c.id)
+
+
+def _checklists_stmt() -> Select[Any]:
+    crit = select(
+        literal("criterion").label("kind"),
+        criteria.c.position,
+        criteria.c.text,
+        criteria.c.done.label("flag"),
+    ).where(criteria.c.work_item_id == _item_id)
+    block = select(
+        literal("blocker").label("kind"),
+        blockers.c.position,
+        blockers.c.text,
+        blockers.c.resolved.label("flag"),
+    ).where(blockers.c.work_item_id == _item_id)
+    both = union_all(crit, block).subquery()
+    return select(both).order_by(both.c.kind, both.c.position)
+
+
+_NEIGHBOURS = _neighbours_stmt()
+_CHECKLISTS = _checklists_stmt()
+
+
+def _detail_row(conn: Connection, key_or_id: int | str) -> dict[str, Any] | None:
+    if isinstance(key_or_id, bool):
+        raise ValidationError(f"Work item reference {key_or_id!r} is neither an id nor a key.")
+    if isinstance(key_or_id, int):
+        row = conn.execute(_DETAIL_BY_ID, {"item_id": key_or_id}).first()
+    else:
+        ref = str(key_or_id).strip()
+        if not ref:
+            raise ValidationError(
+                "Empty work item reference; pass an id (e.g. 42) or a key (e.g. WI-000042)."
+            )
+        if ref.isdigit():
+            row = conn.execute(_DETAIL_BY_ID, {"item_id": int(ref)}).first()
+        else:
+            row = conn.execute(_DETAIL_BY_KEY, {"key": ref}).first()
+    return None if row is None else dict(row._mapping)
+
+
+def get_work_item(conn: Connection, key_or_id: int | str) -> dict[str, Any]:
+    """One work item with tags, ``depends_on`` and ``blocks`` (each ``{id, key, title, status}``),
+    ordered ``criteria`` and ``blockers``, its ``project`` and its ``github`` link (or None)."""
+    data = _detail_row(conn, key_or_id)
+    if data is None:
+        raise NotFoundError(
+            f"No work item {key_or_id!r}; check the id or key (list them with GET /api/work-items)."
+        )
+    item_id: int = data["id"]
+    project_key, project_name = data.pop("project_key"), data.pop("project_name")
+    data["project"] = {"key": project_key, "name": project_name} if project_key is not None else None
+    repo, number = data.pop("gh_repository"), data.pop("gh_issue_number")
+    state, synced_at = data.pop("gh_state"), data.pop("gh_synced_at")
+    data["github"] = (
+        {
+            "repository": repo,
+            "issue_number": number,
+            "state": state,
+            "synced_at": synced_at,
+            "url": f"https://github.com/{repo}/issues/{number}" if number is not None else None,
+        }
+        if repo is not None
+        else None
+    )
+    params = {"item_id": item_id}
+    data["tags"] = list(conn.execute(_TAGS_OF_ITEM, params).scalars())
+    depends_on: list[dict[str, Any]] = []
+    blocks: list[dict[str, Any]] = []
+    for direction, oid, key, title, status in conn.execute(_NEIGHBOURS, params):
+        (depends_on if direction == "depends_on" else blocks).append(
+            {"id": oid, "key": key, "title": title, "status": status}
+        )
+    crit_rows: list[dict[str, Any]] = []
+    block_rows: list[dict[str, Any]] = []
+    for kind, position, text, flag in conn.execute(_CHECKLISTS, params):
+        if kind == "criterion":
+            crit_rows.append({"position": position, "text": text, "done": bool(flag)})
+        else:
+            block_rows.append({"position": position, "text": text, "resolved": bool(flag)})
+    data.update(depends_on=depends_on, blocks=blocks, criteria=crit_rows, blockers=block_rows)
+    return data

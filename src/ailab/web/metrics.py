@@ -1,0 +1,69 @@
+"""Prometheus metrics of one app instance (its own registry, so several apps can coexist in tests).
+
+* ``ailab_http_request_duration_seconds{method,route,status}``: latency histogram per route template.
+* ``ailab_db_statements_per_request{route}`` and ``ailab_db_time_seconds{route}``: what each request
+  cost the database (from ``ailab.db.trace``).
+* ``ailab_db_pool_connections_in_use``: connections checked out of the pool, read at scrape time.
+* ``ailab_summary_cache_total{result}``: summary cache hits and misses.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy.engine import Engine
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+STATEMENT_BUCKETS = (0, 1, 2, 3, 4, 5, 8, 13, 21, 50)
+
+
+class WebMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, engine: Engine) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.latency = Histogram(
+            "ailab_http_request_duration_seconds",
+            "HTTP request latency by route template.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.statements = Histogram(
+            "ailab_db_statements_per_request",
+            "SQL statements executed per request.",
+            ["route"],
+            buckets=STATEMENT_BUCKETS,
+            registry=self.registry,
+        )
+        self.db_time = Histogram(
+            "ailab_db_time_seconds",
+            "Time spent in the database per request.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.summary_cache = Counter(
+            "ailab_summary_cache", "Summary cache lookups.", ["result"], registry=self.registry
+        )
+        pool_in_use = Gauge(
+            "ailab_db_pool_connections_in_use", "Database connections checked out.", registry=self.registry
+        )
+        checkedout = getattr(engine.pool, "checkedout", None)
+        pool_in_use.set_function(lambda: float(checkedout()) if callable(checkedout) else 0.0)
+
+    def observe(
+        self, *, method: str, route: str, status: int, seconds: float, statements: int, db_seconds: float
+    ) -> None:
+        self.latency.labels(method, route, str(status)).observe(seconds)
+        self.statements.labels(route).observe(statements)
+        self.db_time.labels(route).observe(db_seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

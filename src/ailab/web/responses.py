@@ -1,0 +1,32 @@
+"""JSON responses rendered by orjson (FastAPI's ``ORJSONResponse`` is deprecated in 0.165).
+
+Naive datetimes are UTC throughout ailab, so they are written with an explicit ``+00:00``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+
+
+def dumps(content: Any) -> bytes:
+    return orjson.dumps(content, option=JSON_OPTIONS)
+
+
+class JSONBytesResponse(Response):
+    """``application/json`` rendered by orjson; also accepts ready-made bytes unchanged."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, bytes):
+            return content
+        return dumps(content)
+
+
+def error_response(status_code: int, detail: str, headers: dict[str, str] | None = None) -> JSONBytesResponse:
+    return JSONBytesResponse({"detail": detail}, status_code=status_code, headers=headers)
