@@ -111,7 +111,8 @@ async def test_summary_matches_the_database_and_is_cached_by_revision(web_url: s
         blocked = db_rows(
             web_url,
             "SELECT count(DISTINCT d.work_item_id) FROM work_item_dependencies d "
-            "JOIN work_items b ON b.id = d.depends_on_id WHERE b.status NOT IN ('done', 'cancelled')",
+            "JOIN work_items b ON b.id = d.depends_on_id JOIN work_items w ON w.id = d.work_item_id "
+            "WHERE b.status NOT IN ('done', 'cancelled') AND w.status NOT IN ('done', 'cancelled')",
         )[0][0]
         assert data["blocked"] == blocked
         assert len(data["created_per_week"]["counts"]) == 52 and len(data["top_tags"]) == 20

@@ -176,7 +176,17 @@ def seed_database(engine: Engine, items: int, seed: int = 42, progress: bool = F
             for start in range(0, items, CHUNK):
                 n = min(CHUNK, items - start)
                 rows = _generate_chunk(
-                    w, rng, first_id + start, n, project_ids, tag_ids, zipf, crit_id, block_id
+                    w,
+                    rng,
+                    first_id + start,
+                    n,
+                    project_ids,
+                    tag_ids,
+                    zipf,
+                    crit_id,
+                    block_id,
+                    first_id,
+                    items,
                 )
                 crit_id += len(rows.crits)
                 block_id += len(rows.blocks)
@@ -315,15 +325,19 @@ def _generate_chunk(
     zipf_cum: list[float],
     crit_id: int,
     block_id: int,
+    first_of_run: int,
+    total: int,
 ) -> _Rows:
     """The rows of ``n`` items starting at id ``first`` (pure generation, nothing written)."""
     descriptions = _descriptions()
     statuses = _weighted(rng, STATUS_MIX, n)
     priorities = _weighted(rng, PRIORITY_MIX, n)
     types = _weighted(rng, TYPE_MIX, n)
-    span = SEED_SPAN.total_seconds()
-    # Creation times increase with the id (items are created in order), with jitter.
-    offsets = sorted(rng.random() * span for _ in range(n))
+    # Creation times increase with the id across the whole run: this chunk covers its own
+    # slice [first, first + n) of the two years.
+    per_item = SEED_SPAN.total_seconds() / total
+    base = (first - first_of_run) * per_item
+    offsets = sorted(base + rng.random() * n * per_item for _ in range(n))
     start_of_range = SEED_END - SEED_SPAN
     items: list[tuple[Any, ...]] = []
     links: list[tuple[Any, ...]] = []
