@@ -349,7 +349,10 @@ def test_explain_shows_index_use_on_sqlite(conn: Connection) -> None:
     stmt, params = items_module.page_query("sqlite", status=["todo"], priority=["high"])
     plan = queries.explain(conn, stmt, params)
     assert "ix_work_items_status_priority_created" in plan, plan
-    assert "TEMP B-TREE" not in plan, plan  # the index order serves ORDER BY
+    # The index order serves the page's ORDER BY; the only sort left is the outer one over the
+    # <= limit+1 page rows that carries their aggregated relations.
+    page_block = plan.split("SCAN page")[0]
+    assert "TEMP B-TREE" not in page_block, plan
     stmt, params = items_module.page_query("sqlite", tags_all=["api"])
     plan = queries.explain(conn, stmt, params)
     assert "ix_work_item_tags_tag_item" in plan, plan

@@ -5,7 +5,7 @@ Functions take a ``Connection`` (``with ailab.db.connect() as conn``; writes nee
 budget that the tests assert on SQLite and Postgres:
 
 =========================  ==========================================================
-``list_work_items``        <= 3 (page, tags of those ids, dependencies both ways)
+``list_work_items``        1 (the page, with tags and dependency ids aggregated per row)
 ``get_work_item``          4 (item+project+GitHub link, tags, neighbours, checklists)
 ``summary``                4 (status x priority counts, blocked, top tags, per week)
 ``transitive_blockers``    2 (resolve the item, one recursive CTE)

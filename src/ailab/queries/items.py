@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     DateTime,
     Integer,
@@ -24,9 +23,9 @@ from sqlalchemy import (
     String,
     bindparam,
     case,
+    cast,
     func,
     literal,
-    or_,
     select,
     tuple_,
     union_all,
@@ -132,8 +131,39 @@ def _has_tag(group: int) -> ColumnElement[bool]:
     )
 
 
+# Separators for the aggregated relation columns (unit separator: never in a tag name).
+_TAG_SEP = "\x1f"
+_ID_SEP = ","
+
+
 @functools.cache
 def _page_stmt(shape: _Shape) -> Select[Any]:
+    """The page rows plus each row's tags and dependency ids, aggregated by correlated
+    subqueries over the <= 201 page rows: one statement and one round of result processing
+    instead of three (the per-row cost of fetching relation rows was half of a page's time)."""
+    page = _page_rows_stmt(shape).subquery("page")
+    tag_names = (
+        select(func.aggregate_strings(tags.c.name, _TAG_SEP))
+        .select_from(work_item_tags.join(tags, tags.c.id == work_item_tags.c.tag_id))
+        .where(work_item_tags.c.work_item_id == page.c.id)
+        .scalar_subquery()
+    )
+    depends_on = (
+        select(func.aggregate_strings(cast(dependencies.c.depends_on_id, String), _ID_SEP))
+        .where(dependencies.c.work_item_id == page.c.id)
+        .scalar_subquery()
+    )
+    blocks = (
+        select(func.aggregate_strings(cast(dependencies.c.work_item_id, String), _ID_SEP))
+        .where(dependencies.c.depends_on_id == page.c.id)
+        .scalar_subquery()
+    )
+    return select(
+        page, tag_names.label("tags"), depends_on.label("depends_on"), blocks.label("blocks")
+    ).order_by(page.c.created_at.desc(), page.c.id.desc())
+
+
+def _page_rows_stmt(shape: _Shape) -> Select[Any]:
     where: list[ColumnElement[bool]] = []
     if shape.status:
         where.append(work_items.c.status.in_(bindparam("status", expanding=True)))
@@ -279,49 +309,27 @@ def list_work_items(
         limit=limit,
         cursor=cursor,
     )
-    rows = conn.execute(stmt, params).all()
-    items = [dict(row._mapping) for row in rows[:limit]]
+    result = conn.execute(stmt, params)
+    keys = list(result.keys())
+    rows = result.all()
+    items = [dict(zip(keys, row, strict=True)) for row in rows[:limit]]
+    for item in items:
+        item["tags"] = _split_tags(item["tags"])
+        item["depends_on"] = _split_ids(item["depends_on"])
+        item["blocks"] = _split_ids(item["blocks"])
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
         next_cursor = encode_cursor(last["created_at"], last["id"])
-    attach_relations(conn, items)
     return Page(items=items, next_cursor=next_cursor, limit=limit)
 
 
-# Statements without variable shape are built once; executing a prebuilt statement skips
-# construction and hits SQLAlchemy's compiled cache (about half of Core's cost per page).
-_ids: BindParameter[int] = bindparam("ids", expanding=True)
-_TAGS_OF_IDS = (
-    select(work_item_tags.c.work_item_id, tags.c.name)
-    .join_from(work_item_tags, tags, tags.c.id == work_item_tags.c.tag_id)
-    .where(work_item_tags.c.work_item_id.in_(_ids))
-    .order_by(work_item_tags.c.work_item_id, tags.c.name)
-)
-_DEPS_OF_IDS = (
-    select(dependencies.c.work_item_id, dependencies.c.depends_on_id)
-    .where(or_(dependencies.c.work_item_id.in_(_ids), dependencies.c.depends_on_id.in_(_ids)))
-    .order_by(dependencies.c.work_item_id, dependencies.c.depends_on_id)
-)
+def _split_tags(value: str | None) -> list[str]:
+    return sorted(value.split(_TAG_SEP)) if value else []
 
 
-def attach_relations(conn: Connection, items: list[dict[str, Any]]) -> None:
-    """Add ``tags``, ``depends_on`` and ``blocks`` to each item dict (2 statements for any count)."""
-    if not items:
-        return
-    by_id = {item["id"]: item for item in items}
-    for item in items:
-        item["tags"] = []
-        item["depends_on"] = []
-        item["blocks"] = []
-    params = {"ids": list(by_id)}
-    for item_id, name in conn.execute(_TAGS_OF_IDS, params):
-        by_id[item_id]["tags"].append(name)
-    for item_id, depends_on_id in conn.execute(_DEPS_OF_IDS, params):
-        if item_id in by_id:
-            by_id[item_id]["depends_on"].append(depends_on_id)
-        if depends_on_id in by_id:
-            by_id[depends_on_id]["blocks"].append(item_id)
+def _split_ids(value: str | None) -> list[int]:
+    return sorted(int(v) for v in value.split(_ID_SEP)) if value else []
 
 
 # --- one item -------------------------------------------------------------------------------
