@@ -21,6 +21,9 @@ from ailab.settings import Settings
 # Modules whose import registers benchmarks (kept here so the report's rows are listed in one place).
 BENCHMARK_MODULES: list[str] = [
     "ailab.perf.bench_core",
+    "ailab.perf.bench_sync",
+    "ailab.perf.bench_claims",
+    "ailab.perf.bench_compare",
     "ailab.perf.bench_web",
 ]
 

@@ -45,6 +45,21 @@ class ReportResult:
         }
 
 
+def result_from_json(data: dict[str, Any]) -> ReportResult:
+    """A ``ReportResult`` read back from ``report.json`` (for notebooks and re-rendering)."""
+    fields = set(Measurement.__dataclass_fields__)
+    rows = []
+    for raw in data.get("rows", []):
+        values: dict[str, Any] = {k: v for k, v in raw.items() if k in fields}
+        for key in ("target", "goal"):
+            values[key] = Target(**values[key]) if isinstance(values.get(key), dict) else None
+        for key in ("p50", "p95", "baseline"):  # NaN was written as null
+            if values.get(key) is None:
+                values[key] = math.nan
+        rows.append(Measurement(**values))
+    return ReportResult(rows, list(data.get("failures", [])), dict(data.get("meta", {})))
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -124,13 +139,17 @@ def run_report(
 
 def write_outputs(result: ReportResult, reports_dir: Path, html: bool = False) -> dict[str, Path]:
     """Write JSON and Markdown (and HTML) under ``reports_dir``; return the paths."""
-    from ailab.perf.render import render_html, render_markdown
+    from ailab.perf.render import Sections, render_html, render_markdown
 
     reports_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": reports_dir / "report.json", "markdown": reports_dir / "report.md"}
-    paths["json"].write_text(json.dumps(result.to_json(), indent=2))
-    paths["markdown"].write_text(render_markdown(result))
+    data = result.to_json()
+    sections = Sections(result, reports_dir)  # target table, ledger, latest load test
+    data["target_table"] = [t.to_dict() for t in sections.targets]
+    data["claims"] = [c.to_dict() for c in sections.claims]
+    paths["json"].write_text(json.dumps(_jsonable(data), indent=2))
+    paths["markdown"].write_text(render_markdown(result, reports_dir))
     if html:
         paths["html"] = reports_dir / "report.html"
-        paths["html"].write_text(render_html(result))
+        paths["html"].write_text(render_html(result, reports_dir))
     return paths

@@ -1,0 +1,100 @@
+"""``ailab loadtest``: Locust against a seeded dashboard server, with thresholds that set the exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(width=None if Console().is_terminal else 200)
+
+
+def loadtest_cmd(
+    users: int = typer.Option(100, "--users", min=1, help="Simulated dashboard users."),
+    spawn_rate: float = typer.Option(50.0, "--spawn-rate", min=0.1, help="Users started per second."),
+    duration: str = typer.Option("60s", "--duration", help="Run time: 60, 60s, 2m, 1m30s."),
+    db: str = typer.Option("sqlite", "--db", help="sqlite or postgres (scratch database, seeded)."),
+    items: int = typer.Option(100_000, "--items", min=10, help="Work items seeded before the run."),
+    postgres_url: str | None = typer.Option(
+        None, "--postgres-url", help="With --db postgres: this server (scratch schema); default embedded."
+    ),
+    workers: int = typer.Option(0, "--workers", min=0, help="Distributed: a Locust master and N workers."),
+    user_rps: float = typer.Option(10.0, "--user-rps", min=0.0, help="Requests/s per user (0: no pause)."),
+    max_p95_ms: float = typer.Option(50.0, "--max-p95-ms", help="Threshold: aggregated p95 (ms)."),
+    max_fail_ratio: float = typer.Option(0.0, "--max-fail-ratio", help="Threshold: failures / requests."),
+    min_rps: float = typer.Option(800.0, "--min-rps", help="Threshold: aggregated requests/s."),
+    host: str | None = typer.Option(None, "--host", help="Load an already running server instead."),
+    app: str = typer.Option(
+        "ailab.web.app:create_app_from_env", "--app", help="uvicorn app factory module:callable."
+    ),
+    app_dir: Path | None = typer.Option(None, "--app-dir", help="Folder uvicorn imports --app from."),
+    pin: bool = typer.Option(False, "--pin/--no-pin", help="Server on CPU 0, Locust on CPU 1."),
+    writes: bool = typer.Option(
+        True, "--writes/--no-writes", help="Let users PATCH/POST with the API token."
+    ),
+    out: Path = typer.Option(Path("reports"), "--out", help="Folder for results (loadtest/<run>/)."),
+) -> None:
+    """Seed a scratch database, serve it on a free port, run Locust headless and check the thresholds."""
+    from ailab.errors import ConfigError
+    from ailab.perf.loadtest import LoadTestConfig, Thresholds, parse_duration, run_loadtest
+
+    if db not in ("sqlite", "postgres"):
+        raise ConfigError(f"--db {db!r} is not supported; use sqlite or postgres.")
+    cfg = LoadTestConfig(
+        users=users,
+        spawn_rate=spawn_rate,
+        duration_s=parse_duration(duration),
+        db=db,  # type: ignore[arg-type]
+        items=items,
+        postgres_url=postgres_url,
+        workers=workers,
+        user_rps=user_rps,
+        thresholds=Thresholds(max_p95_ms, max_fail_ratio, min_rps),
+        reports_dir=out,
+        app=app,
+        app_dir=app_dir,
+        host=host,
+        pin=pin,
+        writes=writes,
+    )
+    with console.status("load testing...") as status:
+        result = run_loadtest(cfg, on_progress=lambda msg: status.update(msg))
+    s = result.summary
+    table = Table(
+        title=f"Load test: {users} users, {cfg.duration_s:g} s, {s['db']}"
+        + (f", {s['items']:,} items" if s.get("items") else "")
+    )
+    for col in ("endpoint", "requests", "failures", "req/s", "p50 ms", "p95 ms"):
+        table.add_column(col)
+    rows = [*s["endpoints"].items(), ("Aggregated", s)]
+    for name, e in rows:
+        table.add_row(
+            name,
+            f"{e['requests']:,}",
+            f"{e['failures']:,}",
+            f"{e['rps']:,.1f}",
+            f"{e['p50_ms']:g}",
+            f"{e['p95_ms']:g}",
+        )
+    console.print(table)
+    for c in s["checks"]:
+        mark = "[green]ok[/]" if c["ok"] else "[red]MISSED[/]"
+        console.print(f"threshold {c['name']}: {c['value']:.4g} {c['op']} {c['limit']:g} {mark}")
+    for failure in s.get("failure_reasons", [])[:5]:
+        console.print(f"[red]failure[/] {failure['request']}: {failure['error']} (x{failure['occurrences']})")
+    if s.get("server"):
+        console.print(f"server RSS after the run: {s['server'].get('rss_mib', 0):.1f} MiB")
+    load = s.get("load_average", {})
+    if load:
+        console.print(
+            f"machine load average: {load.get('before', 0):.2f} before, {load.get('after', 0):.2f} after"
+        )
+    console.print(f"results: {result.run_dir}")
+    if result.exit_code != 0:
+        raise typer.Exit(result.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("loadtest")(loadtest_cmd)

@@ -1,0 +1,167 @@
+"""``ailab sync``: push work items to GitHub issues (and, with ``--pull``, bring changes back)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ailab.errors import AilabError
+from ailab.settings import get_settings
+from ailab.sync.config import SyncConfig, parse_repo
+from ailab.sync.engine import SyncOptions, SyncSummary, sync
+from ailab.sync.plan import Kind, Plan
+
+console = Console()
+err_console = Console(stderr=True)
+PLAN_ROWS = 25
+
+
+class RichSyncProgress:
+    """A progress bar over the items that need work, with an ETA from GitHub's write budget."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TextColumn("[dim]budget ETA {task.fields[eta]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task: TaskID | None = None
+        self._counts: dict[str, int] = {}
+        self._eta = 0.0
+        self._total = 0
+
+    def __enter__(self) -> RichSyncProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.stop()
+
+    def planned(self, repository: str, plan: Plan, eta_seconds: float) -> None:
+        total = plan_steps(plan)
+        self._counts = {}
+        self._eta, self._total = eta_seconds, max(total, 1)
+        self._task = self._progress.add_task(repository, total=total, counts="", eta=_duration(eta_seconds))
+
+    def advance(self, kind: str, count: int) -> None:
+        if self._task is None:
+            return
+        self._counts[kind] = self._counts.get(kind, 0) + count
+        done = sum(self._counts.values())
+        left = self._eta * max(0.0, 1 - min(done, self._total) / self._total)
+        counts = " · ".join(f"{k} {v:,}" for k, v in sorted(self._counts.items()))
+        completed = min(done, self._progress.tasks[self._task].total or done)
+        self._progress.update(self._task, completed=completed, counts=counts, eta=_duration(left))
+
+
+def plan_steps(plan: Plan) -> int:
+    """Steps the progress bar counts: creates (and the edges new issues get), updates, relinks, pulls."""
+    creates = plan.of(Kind.CREATE, Kind.RECOVER)
+    return (
+        len(creates)
+        + sum(1 for p in creates if p.fields is not None and p.item.depends_on)
+        + sum(1 for p in plan.items if p.push)
+        + sum(1 for p in plan.items if p.relink)
+        + len(plan.of(Kind.PULL))
+    )
+
+
+def _duration(seconds: float) -> str:
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def sync_cmd(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Read GitHub and print the plan; write nothing."),
+    pull: bool = typer.Option(False, "--pull", help="Bring changes made on GitHub into the database first."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Act on at most N items (per repository)."),
+    prefer_remote: bool = typer.Option(
+        False, "--prefer-remote", help="In a conflict, GitHub's title/body/labels win (state always does)."
+    ),
+    full: bool = typer.Option(False, "--full", help="Read every issue page, not only what changed."),
+    repo: str | None = typer.Option(None, "--repo", help="owner/name (default: AILAB_GITHUB_REPO)."),
+    database_url: str | None = typer.Option(None, "--database-url", help="Default: AILAB_DATABASE_URL."),
+) -> None:
+    """Sync work items with GitHub issues: batched, rate-limit-aware and safe to rerun.
+
+    Conflicts: GitHub wins for open/closed; the database wins for title, body, labels.
+
+    Without --pull, changes made on GitHub are never overwritten: they wait for a --pull run.
+    """
+    try:
+        settings = get_settings()
+        if repo is not None:
+            parse_repo(repo, source="--repo")
+            settings = settings.with_(github_repo=repo)
+        if database_url is not None:
+            settings = settings.with_(database_url=database_url)
+        config = SyncConfig.from_settings(settings)
+        options = SyncOptions(dry_run=dry_run, pull=pull, prefer_remote=prefer_remote, limit=limit, full=full)
+        from ailab.db import get_engine
+
+        engine = get_engine(settings.database_url, settings)
+        if dry_run:
+            summary = sync(engine, config, options)
+        else:
+            with RichSyncProgress(console) as progress:
+                summary = sync(engine, config, options, progress=progress)
+    except AilabError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+        raise typer.Exit(2) from None
+    if dry_run:
+        _print_plan(summary)
+    _print_summary(summary)
+
+
+def _print_plan(summary: SyncSummary) -> None:
+    for repository, plan in summary.plans.items():
+        counts = plan.counts()
+        console.print(
+            f"[bold]plan for {repository}[/]: "
+            + (", ".join(f"{kind} {n:,}" for kind, n in sorted(counts.items())) or "nothing")
+        )
+        table = Table("item", "action", "groups", show_edge=False)
+        shown = [p for p in plan.items if p.is_action or p.waiting][:PLAN_ROWS]
+        for item_plan in shown:
+            groups = sorted(item_plan.push | item_plan.pull | item_plan.waiting)
+            if item_plan.relink:
+                groups.append("edges")
+            table.add_row(
+                item_plan.key, ", ".join(sorted(k.value for k in item_plan.kinds)), ", ".join(groups)
+            )
+        if shown:
+            console.print(table)
+        more = sum(1 for p in plan.items if p.is_action or p.waiting) - len(shown)
+        if more > 0:
+            console.print(f"... and {more:,} more")
+
+
+def _print_summary(summary: SyncSummary) -> None:
+    title = "sync plan (dry run: nothing written)" if summary.dry_run else "sync summary"
+    table = Table(title=title, show_header=False, show_edge=False)
+    for label, value in summary.rows():
+        table.add_row(label, value)
+    console.print(table)
+    for conflict in summary.conflicts:
+        console.print(f"[yellow]conflict[/] {conflict.describe()}")
+    for key, why in sorted(summary.failed.items()):
+        console.print(f"[red]failed[/] {key}: {why}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sync")(sync_cmd)

@@ -1,0 +1,474 @@
+"""``ailab loadtest``: a seeded server in its own process, Locust headless beside it, thresholds.
+
+Steps: seed a scratch database (SQLite file, or a scratch schema in the given/embedded Postgres),
+start the dashboard on a free loopback port (uvicorn on the app factory, one process), run
+``python -m locust`` headless on ``loadtests/locustfile.py`` (one process, or a master and N
+workers), keep Locust's CSV/JSON/HTML and a ``summary.json`` under ``reports/loadtest/<run>/``
+(and a copy as ``reports/loadtest_latest.json``), and judge the thresholds.
+
+Locust is only ever a subprocess: importing it here would monkey-patch this process with gevent.
+Every process started here is stopped by its PID before returning, also on errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from ailab.db.engine import get_engine
+from ailab.db.migrate import upgrade
+from ailab.db.scratch import scratch_schema, scratch_sqlite
+from ailab.db.seed import seed_database
+from ailab.errors import AilabError, ConfigError
+from ailab.perf.compare import postgres_server
+from ailab.perf.locust_results import read_failures, read_stats
+from ailab.perf.probes import free_port
+
+DEFAULT_APP = "ailab.web.app:create_app_from_env"
+LATEST_FILE = "loadtest_latest.json"
+REPO_LOCUSTFILE = Path(__file__).resolve().parents[3] / "loadtests" / "locustfile.py"
+PREFIX = "locust"
+
+
+class LoadTestError(AilabError):
+    """The load test could not run (server or Locust failed to start); thresholds are separate."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Pass/fail limits on the aggregated figures (the dashboard goal from the target table)."""
+
+    max_p95_ms: float = 50.0
+    max_fail_ratio: float = 0.0
+    min_rps: float = 800.0
+
+    def locust_args(self) -> list[str]:
+        return [
+            "--max-p95-ms",
+            f"{self.max_p95_ms:g}",
+            "--max-fail-ratio",
+            f"{self.max_fail_ratio:g}",
+            "--min-rps",
+            f"{self.min_rps:g}",
+        ]
+
+
+@dataclass
+class LoadTestConfig:
+    users: int = 100
+    spawn_rate: float = 50.0
+    duration_s: float = 60.0
+    db: Literal["sqlite", "postgres"] = "sqlite"
+    items: int = 100_000
+    postgres_url: str | None = None
+    workers: int = 0  # 0: one Locust process; N: a master and N workers (distributed mode)
+    user_rps: float = 10.0  # requests/s each user aims at; 0 = no pause
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    reports_dir: Path = Path("reports")
+    app: str = DEFAULT_APP  # uvicorn app factory "module:callable"
+    app_dir: Path | None = None
+    host: str | None = None  # an already running server: no database, no server started
+    locustfile: Path = REPO_LOCUSTFILE
+    pin: bool = False  # server on CPU 0, Locust on CPU 1 (as in shared/limits.md)
+    writes: bool = True  # give Locust the API token so its users also PATCH/POST
+
+
+def parse_duration(text: str | float) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"2m"`` or ``"1m30s"``."""
+    if isinstance(text, int | float):
+        return float(text)
+    raw = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", raw):
+        return float(raw)
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", raw)
+    if not raw or parts is None:
+        raise ConfigError(f"Duration {text!r} is not understood; use e.g. 60, 60s, 2m or 1m30s.")
+    h, m, s = (int(g or 0) for g in parts.groups())
+    return float(h * 3600 + m * 60 + s)
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def started(
+    cmd: list[str], *, env: dict[str, str], log: Path, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A subprocess writing to ``log``, stopped (terminate, then kill) by its PID on exit."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        try:
+            yield proc
+        finally:
+            _stop(proc)
+
+
+def _pin(proc: subprocess.Popen[bytes], cpu: int) -> None:
+    import psutil
+
+    if (os.cpu_count() or 1) > cpu:
+        psutil.Process(proc.pid).cpu_affinity([cpu])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+                raise LoadTestError(
+                    f"The server exited with code {proc.returncode} before answering:\n{tail}"
+                )
+            try:
+                if client.get(f"{url}/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+    raise LoadTestError(f"The server at {url} did not answer /healthz within {timeout:.0f} s; see {log}.")
+
+
+@contextmanager
+def scratch_database(cfg: LoadTestConfig) -> Iterator[tuple[str, str]]:
+    """A migrated, seeded scratch database URL and a description of it."""
+    with ExitStack() as stack:
+        if cfg.db == "postgres":
+            server_url, source = stack.enter_context(postgres_server(cfg.postgres_url))
+            url = stack.enter_context(scratch_schema(server_url, prefix="ailab_loadtest"))
+        else:
+            url, source = (
+                stack.enter_context(scratch_sqlite("loadtest.db")),
+                "SQLite file (temporary directory)",
+            )
+        engine = get_engine(url)
+        upgrade(engine)
+        seed_database(engine, items=cfg.items, seed=42)
+        engine.dispose()  # the server has the database to itself
+        yield url, source
+
+
+def server_command(cfg: LoadTestConfig, port: int) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        cfg.app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    if cfg.app_dir is not None:
+        cmd += ["--app-dir", str(cfg.app_dir)]
+    return cmd
+
+
+def locust_command(
+    cfg: LoadTestConfig, host: str, run_dir: Path, role: str = "local", master_port: int = 0
+) -> list[str]:
+    base = [sys.executable, "-m", "locust", "-f", str(cfg.locustfile), "--loglevel", "INFO"]
+    if role == "worker":
+        return [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
+    cmd = [
+        *base,
+        "--headless",
+        "--host",
+        host,
+        "-u",
+        str(cfg.users),
+        "-r",
+        f"{cfg.spawn_rate:g}",
+        "-t",
+        f"{max(1, round(cfg.duration_s))}s",
+        "--csv",
+        str(run_dir / PREFIX),
+        "--json-file",
+        str(run_dir / PREFIX),
+        "--html",
+        str(run_dir / f"{PREFIX}.html"),
+        "--only-summary",
+        "--user-rps",
+        f"{cfg.user_rps:g}",
+        "--verdict-file",
+        str(run_dir / "verdict.json"),
+        "--stop-timeout",
+        "2",
+        *cfg.thresholds.locust_args(),
+    ]
+    if role == "master":
+        cmd += [
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(master_port),
+            "--expect-workers",
+            str(cfg.workers),
+            "--expect-workers-max-wait",
+            "30",
+        ]
+    return cmd
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadTestResult:
+    run_dir: Path
+    exit_code: int
+    summary: dict[str, Any]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.summary.get("passed"))
+
+
+def _judge(cfg: LoadTestConfig, agg: dict[str, float]) -> list[dict[str, Any]]:
+    t = cfg.thresholds
+    ratio = agg["failures"] / agg["requests"] if agg.get("requests") else float("nan")
+    return [
+        {
+            "name": "p95_ms",
+            "value": agg["p95_ms"],
+            "limit": t.max_p95_ms,
+            "op": "<=",
+            "ok": agg["p95_ms"] <= t.max_p95_ms,
+        },
+        {
+            "name": "fail_ratio",
+            "value": ratio,
+            "limit": t.max_fail_ratio,
+            "op": "<=",
+            "ok": ratio <= t.max_fail_ratio,
+        },
+        {"name": "rps", "value": agg["rps"], "limit": t.min_rps, "op": ">=", "ok": agg["rps"] >= t.min_rps},
+    ]
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return value
+
+
+def summarize(cfg: LoadTestConfig, run_dir: Path, exit_code: int, extra: dict[str, Any]) -> dict[str, Any]:
+    stats_path = run_dir / f"{PREFIX}.json"
+    if not stats_path.exists():
+        tail = (run_dir / "locust.log").read_text(errors="replace")[-1500:]
+        raise LoadTestError(f"Locust wrote no results (exit code {exit_code}); its log ends with:\n{tail}")
+    stats = read_stats(stats_path)
+    agg = stats.pop("Aggregated")
+    verdict_path = run_dir / "verdict.json"
+    locust_verdict = json.loads(verdict_path.read_text()) if verdict_path.exists() else None
+    if locust_verdict:  # Locust's own aggregate (its run clock) is the authoritative one
+        figures = {c["name"]: c["value"] for c in locust_verdict["checks"]}
+        agg["rps"] = float(figures.get("rps", agg["rps"]))
+        agg["p95_ms"] = float(figures.get("p95_ms", agg["p95_ms"]))
+    checks = _judge(cfg, agg)
+    summary = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run_dir": str(run_dir),
+        "config": {
+            **{k: v for k, v in asdict(cfg).items() if k not in ("thresholds", "postgres_url")},
+            "reports_dir": str(cfg.reports_dir),
+            "app_dir": str(cfg.app_dir) if cfg.app_dir else None,
+            "locustfile": str(cfg.locustfile),
+        },
+        "db": cfg.db if cfg.host is None else "external",
+        "items": cfg.items if cfg.host is None else None,
+        "thresholds": asdict(cfg.thresholds),
+        "checks": checks,
+        "passed": exit_code == 0 and all(c["ok"] for c in checks),
+        "exit_code": exit_code,
+        "locust_verdict": locust_verdict,
+        "requests": int(agg["requests"]),
+        "failures": int(agg["failures"]),
+        "fail_ratio": agg["failures"] / agg["requests"] if agg["requests"] else None,
+        "rps": agg["rps"],
+        "p50_ms": agg["p50_ms"],
+        "p95_ms": agg["p95_ms"],
+        "p99_ms": agg["p99_ms"],
+        "max_ms": agg["max_ms"],
+        "endpoints": {k: v for k, v in stats.items() if not k.startswith("setup:")},
+        "failure_reasons": read_failures(run_dir / f"{PREFIX}_failures.csv"),
+        "setup_requests": int(sum(v["requests"] for k, v in stats.items() if k.startswith("setup:"))),
+        "files": {
+            kind: str(run_dir / name)
+            for kind, name in (
+                ("stats_csv", f"{PREFIX}_stats.csv"),
+                ("history_csv", f"{PREFIX}_stats_history.csv"),
+                ("failures_csv", f"{PREFIX}_failures.csv"),
+                ("json", f"{PREFIX}.json"),
+                ("html", f"{PREFIX}.html"),
+            )
+            if (run_dir / name).exists()
+        },
+        **extra,
+    }
+    return dict(_nan_to_none(summary))
+
+
+def _server_usage(proc: subprocess.Popen[bytes]) -> dict[str, float]:
+    import psutil
+
+    try:
+        p = psutil.Process(proc.pid)
+        cpu = p.cpu_times()
+        return {"rss_mib": p.memory_info().rss / 2**20, "cpu_seconds": cpu.user + cpu.system}
+    except psutil.Error:
+        return {}
+
+
+def _run_locust(cfg: LoadTestConfig, host: str, run_dir: Path, env: dict[str, str], stack: ExitStack) -> int:
+    timeout = cfg.duration_s + 120
+    if cfg.workers <= 0:
+        proc = stack.enter_context(
+            started(locust_command(cfg, host, run_dir), env=env, log=run_dir / "locust.log", cwd=run_dir)
+        )
+        if cfg.pin:
+            _pin(proc, 1)
+        return _wait(proc, timeout)
+    port = free_port()
+    master = stack.enter_context(
+        started(
+            locust_command(cfg, host, run_dir, "master", port),
+            env=env,
+            log=run_dir / "locust.log",
+            cwd=run_dir,
+        )
+    )
+    workers = [
+        stack.enter_context(
+            started(
+                locust_command(cfg, host, run_dir, "worker", port),
+                env=env,
+                log=run_dir / f"locust-worker-{i}.log",
+                cwd=run_dir,
+            )
+        )
+        for i in range(cfg.workers)
+    ]
+    if cfg.pin:
+        for proc in (master, *workers):
+            _pin(proc, 1)
+    code = _wait(master, timeout)
+    for w in workers:
+        _wait(w, 30)
+    return code
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        raise LoadTestError(
+            f"Locust (pid {proc.pid}) did not finish within {timeout:.0f} s; stopped it."
+        ) from None
+
+
+def run_loadtest(cfg: LoadTestConfig, on_progress: Any = None) -> LoadTestResult:
+    """Run one load test; the result's ``exit_code`` is non-zero when a threshold was missed."""
+    say = on_progress or (lambda _msg: None)
+    if not cfg.locustfile.is_file():
+        raise ConfigError(
+            f"Locust file {cfg.locustfile} not found; pass --locustfile loadtests/locustfile.py."
+        )
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_dir = (
+        cfg.reports_dir / "loadtest" / f"{stamp}-{cfg.db if cfg.host is None else 'external'}"
+    ).resolve()
+    if run_dir.exists():
+        run_dir = run_dir.with_name(f"{run_dir.name}-{secrets.token_hex(2)}")
+    run_dir.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AILAB_LT_")}
+    token = secrets.token_urlsafe(24)
+    # The machine's 1-minute load average before and after: other processes share these cores.
+    extra: dict[str, Any] = {"load_average": {"before": os.getloadavg()[0]}}
+    with ExitStack() as stack:
+        host = cfg.host
+        server = None
+        if host is None:
+            say(f"seeding {cfg.items:,} items on {cfg.db}")
+            url, source = stack.enter_context(scratch_database(cfg))
+            extra["database"] = source
+            port = free_port()
+            host = f"http://127.0.0.1:{port}"
+            server_env = {**env, "AILAB_DATABASE_URL": url, "AILAB_API_TOKEN": token}
+            say(f"starting the server on {host}")
+            server = stack.enter_context(
+                started(server_command(cfg, port), env=server_env, log=run_dir / "server.log")
+            )
+            if cfg.pin:
+                _pin(server, 0)
+            wait_ready(host, server, run_dir / "server.log")
+        locust_env = {**env, "AILAB_LT_WORKER_COUNTS_DIR": str(run_dir)}
+        if cfg.writes and cfg.host is None:
+            locust_env["AILAB_LT_API_TOKEN"] = token
+        say(
+            f"running Locust: {cfg.users} users for {cfg.duration_s:g} s"
+            + (f", {cfg.workers} workers" if cfg.workers else "")
+        )
+        code = _run_locust(cfg, host, run_dir, locust_env, stack)
+        if server is not None:
+            extra["server"] = _server_usage(server)
+        extra["load_average"]["after"] = os.getloadavg()[0]
+    workers = sorted(run_dir.glob("worker-*.json"))
+    if workers:
+        extra["worker_requests"] = [json.loads(p.read_text())["requests"] for p in workers]
+    summary = summarize(cfg, run_dir, code, extra)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    shutil.copyfile(run_dir / "summary.json", cfg.reports_dir / LATEST_FILE)
+    shutil.copyfile(run_dir / "summary.json", cfg.reports_dir / f"loadtest_latest_{summary['db']}.json")
+    return LoadTestResult(run_dir=run_dir, exit_code=0 if summary["passed"] else (code or 1), summary=summary)
+
+
+def latest_by_db(reports_dir: Path) -> dict[str, dict[str, Any]]:
+    """The latest summary per database (``sqlite``, ``postgres``, ``external``), newest first."""
+    found = []
+    for path in reports_dir.glob("loadtest_latest_*.json"):
+        data: dict[str, Any] = json.loads(path.read_text())
+        found.append((str(data.get("generated_at", "")), str(data.get("db")), data))
+    return {db: data for _, db, data in sorted(found, key=lambda t: t[0], reverse=True)}
+
+
+def latest_summary(reports_dir: Path) -> dict[str, Any] | None:
+    """The summary of the latest ``ailab loadtest`` under ``reports_dir``, if any."""
+    path = reports_dir / LATEST_FILE
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data

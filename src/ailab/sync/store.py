@@ -1,0 +1,401 @@
+"""The sync's reads and writes of the database, in bulk and in short transactions.
+
+Loading is five set-based queries whatever the item count (items, tags, criteria, dependencies,
+links). Every write is its own committed transaction, taken at the points the crash-safety
+argument needs: a pending link *before* a create is sent, the issue number right after the
+answer, each chunk's new content hashes right after GitHub confirmed the chunk. Each write
+transaction bumps ``data_revision`` (the dashboard's change counter).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, delete, insert, select, text, update
+from sqlalchemy.engine import Connection, Engine
+
+from ailab.db import connect
+from ailab.db.models import (
+    AcceptanceCriterion,
+    GitHubLabel,
+    GitHubLink,
+    GitHubPage,
+    GitHubSyncState,
+    Project,
+    Tag,
+    WorkItem,
+    WorkItemDependency,
+    WorkItemTag,
+    utcnow,
+)
+from ailab.sync.mapping import LocalItem
+
+LINKS = cast(Table, GitHubLink.__table__)
+PAGES = cast(Table, GitHubPage.__table__)
+LABELS = cast(Table, GitHubLabel.__table__)
+STATE = cast(Table, GitHubSyncState.__table__)
+ITEMS = cast(Table, WorkItem.__table__)
+TAGS = cast(Table, Tag.__table__)
+ITEM_TAGS = cast(Table, WorkItemTag.__table__)
+CRITERIA = cast(Table, AcceptanceCriterion.__table__)
+DEPS = cast(Table, WorkItemDependency.__table__)
+PROJECTS = cast(Table, Project.__table__)
+
+RepoResolver = Callable[[str | None, str | None], str]
+
+
+@dataclass
+class Link:
+    """A ``github_links`` row of a work item."""
+
+    work_item_id: int
+    repository: str
+    issue_number: int | None
+    issue_id: int | None
+    node_id: str | None
+    state: str
+    content_hash: str | None
+    remote_updated_at: datetime | None
+    created_at: datetime
+
+    @property
+    def linked(self) -> bool:
+        return self.state == "linked" and self.issue_number is not None
+
+
+@dataclass(frozen=True)
+class LinkedIssue:
+    """What to record once an issue is known to be an item's."""
+
+    work_item_id: int
+    repository: str
+    number: int
+    issue_id: int | None
+    node_id: str | None
+    content_hash: str
+    remote_updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """Local fields to overwrite with what was pulled from GitHub (None = keep)."""
+
+    work_item_id: int
+    title: str | None = None
+    description: str | None = None
+    criteria: tuple[tuple[str, bool], ...] | None = None
+    status: str | None = None
+    priority: str | None = None
+    type: str | None = None
+    tags: tuple[str, ...] | None = None
+
+
+# Loading runs below the ORM and Core result rows: plain DB-API tuples (a 10,000-item re-sync
+# fetches some 70,000 rows, and Row objects cost several times the query).
+_TAGS_SQL = "SELECT wit.work_item_id, t.name FROM work_item_tags wit JOIN tags t ON t.id = wit.tag_id"
+_CRITERIA_SQL = "SELECT work_item_id, text, done FROM acceptance_criteria ORDER BY work_item_id, position"
+_DEPS_SQL = (
+    "SELECT d.work_item_id, b.key FROM work_item_dependencies d JOIN work_items b ON b.id = d.depends_on_id"
+    " ORDER BY d.work_item_id, b.key"
+)
+_ITEMS_SQL = (
+    "SELECT w.id, w.key, w.title, w.description, w.status, w.priority, w.type, p.repository_url, p.key"
+    " FROM work_items w LEFT JOIN projects p ON p.id = w.project_id ORDER BY w.id"
+)
+
+
+def _fetch(conn: Connection, sql: str) -> list[Any]:
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _bump(conn: Connection) -> None:
+    conn.execute(text("UPDATE data_revision SET revision = revision + 1 WHERE id = 1"))
+
+
+class SyncStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- loading -------------------------------------------------------------------------------
+    def load_items(self, resolve_repo: RepoResolver) -> list[LocalItem]:
+        """Every work item with its tags, criteria and dependencies, ordered by id."""
+        with connect(self.engine) as conn:
+            tags: dict[int, list[str]] = defaultdict(list)
+            for item_id, name in _fetch(conn, _TAGS_SQL):
+                tags[item_id].append(name)
+            criteria: dict[int, list[tuple[str, bool]]] = defaultdict(list)
+            for item_id, body, done in _fetch(conn, _CRITERIA_SQL):
+                criteria[item_id].append((body, bool(done)))
+            deps: dict[int, list[str]] = defaultdict(list)
+            for item_id, key in _fetch(conn, _DEPS_SQL):
+                deps[item_id].append(key)
+            rows = _fetch(conn, _ITEMS_SQL)
+        repos: dict[tuple[str | None, str | None], str] = {}
+        items = []
+        for item_id, key, title, description, status, priority, kind, repo_url, project_key in rows:
+            where = (repo_url, project_key if repo_url else None)
+            if where not in repos:
+                repos[where] = resolve_repo(*where)
+            items.append(
+                LocalItem(
+                    id=item_id,
+                    key=key,
+                    title=title,
+                    description=description or "",
+                    status=status,
+                    priority=priority,
+                    type=kind or "",
+                    tags=tuple(sorted(tags.get(item_id, ()))),
+                    criteria=tuple(criteria.get(item_id, ())),
+                    depends_on=tuple(deps.get(item_id, ())),
+                    repository=repos[where],
+                )
+            )
+        return items
+
+    def load_links(self) -> dict[int, Link]:
+        with connect(self.engine) as conn:
+            rows = conn.execute(
+                select(
+                    LINKS.c.work_item_id,
+                    LINKS.c.repository,
+                    LINKS.c.issue_number,
+                    LINKS.c.issue_id,
+                    LINKS.c.node_id,
+                    LINKS.c.state,
+                    LINKS.c.content_hash,
+                    LINKS.c.remote_updated_at,
+                    LINKS.c.created_at,
+                ).where(LINKS.c.work_item_id.is_not(None))
+            ).all()
+        return {row[0]: Link(*row) for row in rows}
+
+    # -- links -----------------------------------------------------------------------------------
+    def insert_pending(self, rows: Sequence[tuple[int, str]]) -> None:
+        """Record creates about to be sent (committed before the request leaves)."""
+        if not rows:
+            return
+        now = utcnow()
+        with connect(self.engine, readonly=False) as conn:
+            conn.execute(
+                delete(LINKS).where(
+                    and_(LINKS.c.work_item_id.in_([r[0] for r in rows]), LINKS.c.state == "pending")
+                )
+            )
+            conn.execute(
+                insert(LINKS),
+                [
+                    {"work_item_id": wid, "repository": repo, "state": "pending", "created_at": now}
+                    for wid, repo in rows
+                ],
+            )
+            _bump(conn)
+
+    def delete_pending(self, work_item_ids: Iterable[int]) -> None:
+        ids = list(work_item_ids)
+        if not ids:
+            return
+        with connect(self.engine, readonly=False) as conn:
+            conn.execute(delete(LINKS).where(and_(LINKS.c.work_item_id.in_(ids), LINKS.c.state == "pending")))
+            _bump(conn)
+
+    def link(self, issues: Sequence[LinkedIssue]) -> None:
+        """Pending (or absent) links -> linked to their issues."""
+        if not issues:
+            return
+        now = utcnow()
+        with connect(self.engine, readonly=False) as conn:
+            conn.execute(delete(LINKS).where(LINKS.c.work_item_id.in_([i.work_item_id for i in issues])))
+            conn.execute(
+                insert(LINKS),
+                [
+                    {
+                        "work_item_id": i.work_item_id,
+                        "repository": i.repository,
+                        "issue_number": i.number,
+                        "issue_id": i.issue_id,
+                        "node_id": i.node_id,
+                        "state": "linked",
+                        "content_hash": i.content_hash,
+                        "remote_updated_at": i.remote_updated_at,
+                        "synced_at": now,
+                        "created_at": now,
+                    }
+                    for i in issues
+                ],
+            )
+            _bump(conn)
+
+    def update_hashes(self, rows: Sequence[tuple[int, str, datetime | None]]) -> None:
+        """``(work_item_id, content_hash, remote_updated_at)`` after GitHub confirmed a write."""
+        if not rows:
+            return
+        now = utcnow()
+        stmt = (
+            update(LINKS)
+            .where(LINKS.c.work_item_id == bindparam("wid"))
+            .values(content_hash=bindparam("hash"), remote_updated_at=bindparam("updated"), synced_at=now)
+        )
+        with connect(self.engine, readonly=False) as conn:
+            conn.execute(stmt, [{"wid": w, "hash": h, "updated": u} for w, h, u in rows])
+            _bump(conn)
+
+    # -- labels, pages, watermark ----------------------------------------------------------------
+    def labels(self, repository: str) -> dict[str, str]:
+        """Cached label node ids by lower-case name."""
+        with connect(self.engine) as conn:
+            rows = conn.execute(
+                select(LABELS.c.name, LABELS.c.node_id).where(LABELS.c.repository == repository)
+            ).all()
+        return {name.lower(): node_id for name, node_id in rows if node_id}
+
+    def save_labels(self, repository: str, labels: dict[str, str]) -> None:
+        """Remember ``name -> node_id`` (replacing rows of the same names)."""
+        if not labels:
+            return
+        with connect(self.engine, readonly=False) as conn:
+            conn.execute(
+                delete(LABELS).where(and_(LABELS.c.repository == repository, LABELS.c.name.in_(list(labels))))
+            )
+            conn.execute(
+                insert(LABELS),
+                [{"repository": repository, "name": n, "node_id": i} for n, i in labels.items()],
+            )
+            _bump(conn)
+
+    def pages(self, repository: str, prefix: str) -> dict[str, tuple[str | None, str | None]]:
+        """Stored ``page_key -> (etag, body_hash)`` of one listing."""
+        with connect(self.engine) as conn:
+            rows = conn.execute(
+                select(PAGES.c.page_key, PAGES.c.etag, PAGES.c.body_hash).where(
+                    and_(
+                        PAGES.c.repository == repository, PAGES.c.page_key.startswith(prefix, autoescape=True)
+                    )
+                )
+            ).all()
+        return {key: (etag, body) for key, etag, body in rows}
+
+    def save_pages(
+        self, repository: str, pages: dict[str, tuple[str | None, str]], *, replace_prefix: str | None = None
+    ) -> None:
+        """Store page ETags; ``replace_prefix`` first drops the other pages of that listing family."""
+        now = utcnow()
+        with connect(self.engine, readonly=False) as conn:
+            if replace_prefix is not None:
+                conn.execute(
+                    delete(PAGES).where(
+                        and_(
+                            PAGES.c.repository == repository,
+                            PAGES.c.page_key.startswith(replace_prefix, autoescape=True),
+                        )
+                    )
+                )
+            elif pages:
+                conn.execute(
+                    delete(PAGES).where(
+                        and_(PAGES.c.repository == repository, PAGES.c.page_key.in_(list(pages)))
+                    )
+                )
+            if pages:
+                conn.execute(
+                    insert(PAGES),
+                    [
+                        {
+                            "repository": repository,
+                            "page_key": k,
+                            "etag": e,
+                            "body_hash": b,
+                            "fetched_at": now,
+                        }
+                        for k, (e, b) in pages.items()
+                    ],
+                )
+            _bump(conn)
+
+    def watermark(self, repository: str) -> datetime | None:
+        with connect(self.engine) as conn:
+            value: datetime | None = conn.execute(
+                select(STATE.c.pulled_until).where(STATE.c.repository == repository)
+            ).scalar()
+        return value
+
+    def save_watermark(self, repository: str, pulled_until: datetime | None, *, pushed: bool) -> None:
+        now = utcnow()
+        with connect(self.engine, readonly=False) as conn:
+            found = conn.execute(select(STATE.c.pushed_at).where(STATE.c.repository == repository)).first()
+            values: dict[str, Any] = {"pulled_until": pulled_until}
+            if pushed:
+                values["pushed_at"] = now
+            if found is None:
+                conn.execute(insert(STATE).values(repository=repository, **values))
+            else:
+                conn.execute(update(STATE).where(STATE.c.repository == repository).values(**values))
+            _bump(conn)
+
+    # -- pulled changes --------------------------------------------------------------------------
+    def apply_item_changes(self, changes: Sequence[ItemChange]) -> None:
+        """Write pulled fields into work items (tags and criteria replaced wholesale)."""
+        if not changes:
+            return
+        now = utcnow()
+        with connect(self.engine, readonly=False) as conn:
+            tag_ids = self._tag_ids(conn, {t for c in changes if c.tags for t in c.tags})
+            for change in changes:
+                values: dict[str, Any] = {
+                    name: getattr(change, name)
+                    for name in ("title", "description", "status", "priority", "type")
+                    if getattr(change, name) is not None
+                }
+                values["updated_at"] = now
+                conn.execute(update(ITEMS).where(ITEMS.c.id == change.work_item_id).values(**values))
+                if change.tags is not None:
+                    conn.execute(delete(ITEM_TAGS).where(ITEM_TAGS.c.work_item_id == change.work_item_id))
+                    if change.tags:
+                        conn.execute(
+                            insert(ITEM_TAGS),
+                            [
+                                {"work_item_id": change.work_item_id, "tag_id": tag_ids[t]}
+                                for t in set(change.tags)
+                            ],
+                        )
+                if change.criteria is not None:
+                    conn.execute(delete(CRITERIA).where(CRITERIA.c.work_item_id == change.work_item_id))
+                    if change.criteria:
+                        conn.execute(
+                            insert(CRITERIA),
+                            [
+                                {
+                                    "work_item_id": change.work_item_id,
+                                    "position": n,
+                                    "text": body,
+                                    "done": done,
+                                }
+                                for n, (body, done) in enumerate(change.criteria)
+                            ],
+                        )
+            _bump(conn)
+
+    @staticmethod
+    def _tag_ids(conn: Connection, names: set[str]) -> dict[str, int]:
+        if not names:
+            return {}
+        found = {n: i for i, n in conn.execute(select(TAGS.c.id, TAGS.c.name).where(TAGS.c.name.in_(names)))}
+        missing = sorted(names - set(found))
+        if missing:
+            conn.execute(insert(TAGS), [{"name": n} for n in missing])
+            found.update(
+                {
+                    n: i
+                    for i, n in conn.execute(select(TAGS.c.id, TAGS.c.name).where(TAGS.c.name.in_(missing)))
+                }
+            )
+        return found
