@@ -145,7 +145,7 @@ def bench_tag_filter(ctx: BenchContext) -> list[Measurement]:
                     "JSON LIKE scan",
                     target=DATABASE_QUERY,
                     goal=TAG_FILTER_GOAL,
-                    note="3 statements (page, tags, dependencies) vs 1 full scan; goal p95 <= 2 ms, >= 50x",
+                    note="1 statement (page with tags and dependency ids) vs 1 full scan; goal p95 <= 2 ms, >= 50x",
                 )
             )
     old.close()
