@@ -19,23 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-# The old work_items table as it stands in shared/legacy/ai_lab.db (newer generation).
-LEGACY_WORK_ITEMS_DDL = """
-CREATE TABLE work_items (
-    id VARCHAR NOT NULL, title VARCHAR NOT NULL, description TEXT NOT NULL, status VARCHAR NOT NULL,
-    priority VARCHAR NOT NULL, type VARCHAR NOT NULL, issue_type VARCHAR, project_id VARCHAR,
-    assignee VARCHAR, author VARCHAR, labels JSON, created_date DATETIME NOT NULL,
-    updated_date DATETIME NOT NULL, due_date DATETIME, estimated_hours FLOAT, actual_hours FLOAT,
-    milestone_id VARCHAR, parent_issue_id VARCHAR, dependencies JSON, acceptance_criteria JSON,
-    blockers JSON, notes TEXT, file_path VARCHAR, repository_url VARCHAR, github_issue_id INTEGER,
-    github_synced_at DATETIME, is_draft BOOLEAN, archived BOOLEAN, github_repo_url TEXT,
-    PRIMARY KEY (id)
-);
-CREATE INDEX ix_work_items_id ON work_items (id);
-CREATE INDEX ix_work_items_title ON work_items (title);
-CREATE INDEX idx_work_items_status ON work_items(status);
-CREATE INDEX idx_work_items_priority ON work_items(priority);
-"""
+from ailab.legacy.schema import GENERATION_2, table_ddl
 
 
 def legacy_get_db(database_url: str) -> Session:
@@ -61,7 +45,9 @@ def build_json_table(source: Engine, path: Path) -> int:
     if path.exists():
         path.unlink()
     out = sqlite3.connect(path)
-    out.executescript(LEGACY_WORK_ITEMS_DDL)
+    # The old table exactly as the legacy schema model has it (one faithful copy: ailab.legacy.schema).
+    for statement in table_ddl(GENERATION_2, "work_items"):
+        out.execute(statement)
     with source.connect() as conn:
         tags: dict[int, list[str]] = {}
         for item_id, name in conn.execute(

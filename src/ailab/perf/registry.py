@@ -25,6 +25,7 @@ BENCHMARK_MODULES: list[str] = [
     "ailab.perf.bench_claims",
     "ailab.perf.bench_compare",
     "ailab.perf.bench_web",
+    "ailab.perf.bench_legacy",
 ]
 
 

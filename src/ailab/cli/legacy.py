@@ -1,0 +1,67 @@
+"""``ailab db import-legacy PATH``: move an old JSON-column database into the relational schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ailab.cli.db import DatabaseUrlOption, db_app
+from ailab.legacy.report import ImportReport
+
+console = Console()
+DEFAULT_REPORT = Path("legacy-import-report.json")
+ANOMALIES_SHOWN_AFTER_IMPORT = 40
+
+
+def _anomaly_table(report: ImportReport, limit: int | None) -> Table:
+    shown = report.anomalies if limit is None else report.anomalies[:limit]
+    title = f"Anomalies ({len(report.anomalies)})"
+    if len(shown) < len(report.anomalies):
+        title += f", first {len(shown)} (all in the report)"
+    table = Table(title=title)
+    for column in ("row", "field", "kind", "value"):
+        table.add_column(column, overflow="fold")
+    for a in shown:
+        value = a.value if isinstance(a.value, str) else json.dumps(a.value, ensure_ascii=False, default=str)
+        table.add_row(f"{a.table} {a.legacy_id}", a.field, a.kind, value[:60])
+    return table
+
+
+def import_legacy_cmd(
+    path: Path = typer.Argument(..., help="The old system's SQLite database (it is only read)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be imported; write nothing."),
+    database_url: str | None = DatabaseUrlOption,
+    report: Path = typer.Option(
+        DEFAULT_REPORT, "--report", help="Where to write the full report (FILE.json and FILE.md)."
+    ),
+) -> None:
+    """Import a legacy ai_lab database: all or nothing, idempotent, every anomaly reported."""
+    from ailab.db.engine import get_engine
+    from ailab.db.migrate import upgrade
+    from ailab.legacy.importer import import_legacy
+
+    engine = get_engine(database_url)
+    if not dry_run:
+        upgrade(engine)
+    result = import_legacy(path, engine, dry_run=dry_run)
+    if result.anomalies:
+        console.print(_anomaly_table(result, None if dry_run else ANOMALIES_SHOWN_AFTER_IMPORT))
+    for table in result.summary_tables():
+        console.print(table)
+    json_path, md_path = result.write(report)
+    if dry_run:
+        console.print("[bold]dry run:[/] nothing was written; the counts say what an import would do.")
+    elif result.changed:
+        console.print(f"imported generation {result.generation} database {path} in {result.seconds:.2f} s.")
+    else:
+        console.print("nothing changed: the target already matches the legacy database.")
+    console.print(f"full report: {json_path} and {md_path}")
+
+
+def register(app: typer.Typer) -> None:
+    # The command lives under `ailab db`; the app itself is registered by ailab.cli.db.
+    db_app.command("import-legacy")(import_legacy_cmd)

@@ -1,0 +1,168 @@
+"""Reading a legacy database without changing it.
+
+The file is opened through SQLite's URI ``file:PATH?mode=ro&immutable=1``: read-only, and
+*immutable* so SQLite takes no locks and creates no ``-journal``, ``-wal`` or ``-shm`` file
+beside it. Immutable mode would ignore a write-ahead log, so a file with a non-empty ``-wal``
+beside it is copied (with its log) into a temporary directory and read from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.request import pathname2url
+
+from ailab.errors import LegacyImportError
+from ailab.legacy.schema import INTERNAL_TABLES, Layout, detect_layout
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+@dataclass
+class SourceTable:
+    name: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> Iterator[dict[str, Any]]:
+        columns = self.columns
+        for row in self.rows:
+            yield dict(zip(columns, row, strict=True))
+
+
+@dataclass
+class LegacySource:
+    path: Path
+    sha256: str
+    layout: Layout
+    tables: dict[str, SourceTable]
+    notes: list[str] = field(default_factory=list)
+
+    def table(self, name: str) -> SourceTable:
+        return self.tables.get(name) or SourceTable(name, (), [])
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise LegacyImportError(
+            f"No legacy database at {path}: the file does not exist. Give the path of the old "
+            "system's SQLite file (usually ai_lab.db)."
+        )
+    if not path.is_file():
+        raise LegacyImportError(f"{path} is not a file; give the path of the old system's SQLite database.")
+    with path.open("rb") as fh:
+        header = fh.read(len(SQLITE_HEADER))
+    if not header:
+        raise LegacyImportError(
+            f"{path} is empty (0 bytes): it is not a database of the old system, so there is nothing "
+            "to import. Check the path."
+        )
+    if header != SQLITE_HEADER:
+        raise LegacyImportError(
+            f"{path} is not a SQLite database (its first bytes are not the SQLite header). "
+            "Give the path of the old system's ai_lab.db."
+        )
+
+
+def _readonly_uri(path: Path) -> str:
+    return f"file:{pathname2url(str(path.resolve()))}?mode=ro&immutable=1"
+
+
+@contextmanager
+def open_readonly(path: Path) -> Iterator[tuple[sqlite3.Connection, list[str]]]:
+    """A read-only connection to ``path`` (see the module docstring) and notes about how."""
+    _check_file(path)
+    notes: list[str] = []
+    wal = path.with_name(path.name + "-wal")
+    with tempfile.TemporaryDirectory(prefix="ailab-legacy-") as tmp:
+        read_from = path
+        if wal.exists() and wal.stat().st_size > 0:
+            # Copy file + log so SQLite can replay the log in the copy, never beside the original.
+            read_from = Path(tmp) / path.name
+            shutil.copy2(path, read_from)
+            shutil.copy2(wal, read_from.with_name(read_from.name + "-wal"))
+            notes.append(f"{wal.name} held changes not yet in {path.name}; read them from a temporary copy.")
+            uri = f"file:{pathname2url(str(read_from))}?mode=ro"
+        else:
+            uri = _readonly_uri(read_from)
+        try:
+            conn = sqlite3.connect(uri, uri=True)
+        except sqlite3.Error as err:
+            raise LegacyImportError(f"Could not open {path} read-only: {err}.") from None
+        try:
+            yield conn, notes
+        finally:
+            conn.close()
+
+
+def _table_columns(conn: sqlite3.Connection, path: Path) -> dict[str, tuple[str, ...]]:
+    try:
+        names = [
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")
+            if r[0] not in INTERNAL_TABLES
+        ]
+        return {n: tuple(r[1] for r in conn.execute(f'PRAGMA table_info("{n}")')) for n in names}
+    except sqlite3.DatabaseError as err:
+        raise LegacyImportError(
+            f"{path} is not a readable SQLite database ({err}). Give the path of the old system's ai_lab.db."
+        ) from None
+
+
+def _decode(raw: bytes) -> str | bytes:
+    # Text that is not UTF-8 stays bytes: the mapping step reports it instead of failing here.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def _read_rows(conn: sqlite3.Connection, table: str) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    sql = f'SELECT * FROM "{table}" ORDER BY rowid'
+    try:
+        cur = conn.execute(sql)
+    except sqlite3.OperationalError:
+        # WITHOUT ROWID tables have no rowid: their primary key order is as good.
+        cur = conn.execute(f'SELECT * FROM "{table}"')
+    columns = tuple(d[0] for d in cur.description)
+    try:
+        return columns, cur.fetchall()
+    except sqlite3.OperationalError as err:
+        if "decode" not in str(err).lower():
+            raise
+    conn.text_factory = _decode
+    try:
+        return columns, conn.execute(sql).fetchall()
+    finally:
+        conn.text_factory = str
+
+
+def read_legacy(path: Path | str) -> LegacySource:
+    """Read every table of a legacy database; detect its schema generation."""
+    path = Path(path)
+    with open_readonly(path) as (conn, notes):
+        found = _table_columns(conn, path)
+        layout = detect_layout(found, str(path))
+        tables: dict[str, SourceTable] = {}
+        try:
+            for name in found:
+                columns, rows = _read_rows(conn, name)
+                tables[name] = SourceTable(name, columns, rows)
+        except sqlite3.DatabaseError as err:
+            raise LegacyImportError(f"Could not read {path}: {err}. Is the file damaged?") from None
+    return LegacySource(path=path, sha256=file_sha256(path), layout=layout, tables=tables, notes=notes)
