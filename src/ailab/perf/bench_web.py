@@ -22,7 +22,6 @@ import functools
 import math
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from ailab.perf.baselines_dashboard import generate_static_dashboard
 from ailab.perf.registry import BenchContext, Measurement, Target, benchmark
 from ailab.perf.targets import DASHBOARD_LOAD, MEMORY
 from ailab.perf.timing import Timing, measure
+from ailab.processes import free_port, stop_process
 
 # Our own goals (issue 4), for 100k items on SQLite.
 SUMMARY_UNCACHED_GOAL = Target(20.0, "ms", "<=", source="issue")
@@ -145,16 +145,10 @@ def _in_process(ctx: BenchContext, baseline_ms: float) -> list[Measurement]:
     ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running_server(database_url: str, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``python -m ailab.web`` on a free loopback port; stopped (by its pid) on exit."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "ailab.web", "--port", str(port), "--database-url", database_url],
         env={**os.environ, **env},
@@ -178,12 +172,7 @@ def running_server(database_url: str, env: dict[str, str]) -> Iterator[tuple[str
             time.sleep(0.05)
         yield base, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def _loopback(ctx: BenchContext, baseline_ms: float) -> list[Measurement]:

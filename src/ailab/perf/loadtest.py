@@ -36,7 +36,7 @@ from ailab.db.seed import seed_database
 from ailab.errors import AilabError, ConfigError
 from ailab.perf.compare import postgres_server
 from ailab.perf.locust_results import read_failures, read_stats
-from ailab.perf.probes import free_port
+from ailab.processes import free_port, stop_process
 
 DEFAULT_APP = "ailab.web.app:create_app_from_env"
 LATEST_FILE = "loadtest_latest.json"
@@ -104,16 +104,6 @@ def parse_duration(text: str | float) -> float:
 # --- processes --------------------------------------------------------------------------------
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @contextmanager
 def started(
     cmd: list[str], *, env: dict[str, str], log: Path, cwd: Path | None = None
@@ -124,7 +114,7 @@ def started(
         try:
             yield proc
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 def _pin(proc: subprocess.Popen[bytes], cpu: int) -> None:
@@ -394,7 +384,7 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int:
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _stop(proc)
+        stop_process(proc)
         raise LoadTestError(
             f"Locust (pid {proc.pid}) did not finish within {timeout:.0f} s; stopped it."
         ) from None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from sqlalchemy.engine import Engine
 
 from ailab.errors import DatabaseError
 from ailab.perf.timing import Timing, compare
+from ailab.processes import free_port, stop_process
 
 CHILD_TIMEOUT = 120.0
 
@@ -391,12 +391,6 @@ def json_expression_index(json_path: Path, rounds: int = 2) -> IndexResult:
 # --- one extra loopback HTTP hop ---------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class HopResult:
     in_process: Timing
@@ -449,12 +443,7 @@ def loopback_hop(database_url: str, keys: list[str], rounds: int = 2) -> HopResu
 
             t = compare({"in_process": in_process, "via_http": via_http}, rounds=rounds)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
     return HopResult(t["in_process"], t["via_http"])
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from ailab.clock import SYSTEM_CLOCK, Clock
 from ailab.errors import ConfigError
+from ailab.processes import stop_process
 from ailab.settings import Secret
 from ailab.sync.config import SyncConfig, parse_repo
 from ailab.sync.engine import SyncOptions, SyncProgress, SyncSummary, run_blocking, run_sync
@@ -160,12 +161,7 @@ def serve_subprocess(
             )
         yield line.split(" ", 1)[1]
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _main(argv: list[str] | None = None) -> None:
