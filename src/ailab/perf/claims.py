@@ -341,7 +341,7 @@ def batching(ev: Evidence) -> Claim:
             figure,
             "partly",
             f"Batching matters ({_n(batch)} items per request), but it is O(n / batch size), not O(1): GitHub "
-            "caps a request's size and cost, and issue creation stays one call per issue.",
+            "caps a request's size and cost, and issue creation is paced by its own budget (80/min), however it is batched.",
         )
     return Claim(
         "no-batching",
