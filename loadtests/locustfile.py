@@ -30,11 +30,13 @@ import json
 import logging
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from locust import FastHttpUser, constant, constant_throughput, events, task
+import gevent
+from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
@@ -45,7 +47,8 @@ SEARCH_WORDS = ("dashboard", "sync", "cache", "report", "index", "webhook", "bac
 log = logging.getLogger("ailab.loadtest")
 
 # What every simulated user learns once per process (keeps on_start cheap for many users).
-_known: dict[str, list[Any]] = {"ids": [], "tags": [], "projects": []}
+_known: dict[str, list[Any]] = {"ids": [], "tags": [], "projects": [], "learning": []}
+FIRST_CHANGE_WITHIN = 30  # requests
 _sent = {"requests": 0}
 
 
@@ -146,21 +149,47 @@ def _count(**_kwargs: Any) -> None:
 
 
 def _pacing(user: DashboardUser) -> float:
+    """Seconds until the user's next request: ``--user-rps`` per user, from a random phase.
+
+    Locust starts a whole second's worth of users at once, and its ``constant_throughput`` keeps
+    each user on the beat it started with, so they would all fire within a few milliseconds of
+    each other: bursts that queue behind one another and measure the generator, not the server.
+    Here each user's beat starts at a random point of its period; a late request does not make
+    the user catch up with a burst.
+    """
     opts = user.environment.parsed_options
     rate = float(getattr(opts, "user_rps", 10.0) if opts else 10.0)
-    return (constant_throughput(rate) if rate > 0 else constant(0))(user)  # type: ignore[no-any-return]
+    if rate <= 0:
+        return 0.0
+    period, now = 1.0 / rate, time.monotonic()
+    beat = user.next_beat
+    beat = now + random.uniform(0.0, period) if beat is None else max(now, beat + period)
+    user.next_beat = beat
+    return beat - now
 
 
 class DashboardUser(FastHttpUser):
-    """Someone with the dashboard open: summary, filtered lists, item details, sometimes a change."""
+    """Someone with the dashboard open: summary, filtered lists, item details, sometimes a change.
+
+    Writes are occasional: about 1% of the requests (task weights 1 + 1 of 182), plus one change
+    early in each session (within its first requests, so short runs write too).
+    """
 
     wait_time = _pacing
+    next_beat: float | None = None
 
     def on_start(self) -> None:
         self.token = os.environ.get("AILAB_LT_API_TOKEN", "")
         self.cursor: str | None = None
+        self.first_change_in = random.randint(1, FIRST_CHANGE_WITHIN) if self.token else 0
+        while _known["learning"]:  # another user of this process is asking the server
+            gevent.sleep(0.05)
         if not _known["ids"]:
-            self._learn()
+            _known["learning"] = [True]
+            try:
+                self._learn()
+            finally:
+                _known["learning"] = []
 
     def _learn(self) -> None:
         with self.client.get("/api/work-items?limit=200", name="setup: ids", catch_response=True) as resp:
@@ -179,20 +208,24 @@ class DashboardUser(FastHttpUser):
         with self.client.request(method, path, name=name, catch_response=True, **kwargs) as resp:
             if resp.status_code is None or resp.status_code >= 400:
                 resp.failure(f"HTTP {resp.status_code}: {(resp.text or '')[:160]}")
+        if self.first_change_in > 0:
+            self.first_change_in -= 1
+            if self.first_change_in == 0:
+                self.update()
         return resp
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    @task(5)
+    @task(10)
     def page(self) -> None:
         self._call("GET", "/", "GET /")
 
-    @task(15)
+    @task(30)
     def summary(self) -> None:
         self._call("GET", "/api/summary", "GET /api/summary")
 
-    @task(20)
+    @task(40)
     def list_by_status(self) -> None:
         status, priority = random.choice(STATUSES), random.choice(PRIORITIES)
         path = f"/api/work-items?status={status}&priority={priority}&limit=50"
@@ -200,38 +233,38 @@ class DashboardUser(FastHttpUser):
         if resp.status_code == 200:
             self.cursor = (resp.json() or {}).get("next_cursor")
 
-    @task(12)
+    @task(24)
     def list_by_tag(self) -> None:
         tag = quote(str(random.choice(_known["tags"])))
         self._call("GET", f"/api/work-items?tag={tag}&limit=50", "GET /api/work-items?tag")
 
-    @task(4)
+    @task(8)
     def list_by_project(self) -> None:
         if _known["projects"]:
             project = quote(str(random.choice(_known["projects"])))
             self._call("GET", f"/api/work-items?project={project}&limit=50", "GET /api/work-items?project")
 
-    @task(4)
+    @task(8)
     def next_page(self) -> None:
         if self.cursor:
             self._call(
                 "GET", f"/api/work-items?cursor={quote(self.cursor)}&limit=50", "GET /api/work-items?cursor"
             )
 
-    @task(2)
+    @task(4)
     def search(self) -> None:
         word = random.choice(SEARCH_WORDS)
         self._call("GET", f"/api/work-items?q={word}&limit=50", "GET /api/work-items?q")
 
-    @task(20)
+    @task(40)
     def item(self) -> None:
         self._call("GET", f"/api/work-items/{self._item_id()}", "GET /api/work-items/{id}")
 
-    @task(8)
+    @task(16)
     def blockers(self) -> None:
         self._call("GET", f"/api/work-items/{self._item_id()}/blockers", "GET /api/work-items/{id}/blockers")
 
-    @task(2)
+    @task(1)
     def update(self) -> None:
         if self.token:
             body = {"status": random.choice(STATUSES), "priority": random.choice(PRIORITIES)}

@@ -86,6 +86,8 @@ def loadtest_cmd(
         console.print(f"[red]failure[/] {failure['request']}: {failure['error']} (x{failure['occurrences']})")
     if s.get("server"):
         console.print(f"server RSS after the run: {s['server'].get('rss_mib', 0):.1f} MiB")
+        if "cpu_ms_per_request" in s["server"]:
+            console.print(f"server CPU per request: {s['server']['cpu_ms_per_request']:.3f} ms")
     load = s.get("load_average", {})
     if load:
         console.print(

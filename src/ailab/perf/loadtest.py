@@ -432,14 +432,21 @@ def run_loadtest(cfg: LoadTestConfig, on_progress: Any = None) -> LoadTestResult
             f"running Locust: {cfg.users} users for {cfg.duration_s:g} s"
             + (f", {cfg.workers} workers" if cfg.workers else "")
         )
+        cpu_before = _server_usage(server).get("cpu_seconds") if server is not None else None
         code = _run_locust(cfg, host, run_dir, locust_env, stack)
         if server is not None:
             extra["server"] = _server_usage(server)
+            if cpu_before is not None and "cpu_seconds" in extra["server"]:
+                extra["server"]["cpu_seconds_during_run"] = extra["server"]["cpu_seconds"] - cpu_before
         extra["load_average"]["after"] = os.getloadavg()[0]
     workers = sorted(run_dir.glob("worker-*.json"))
     if workers:
         extra["worker_requests"] = [json.loads(p.read_text())["requests"] for p in workers]
     summary = summarize(cfg, run_dir, code, extra)
+    server_cpu = summary.get("server", {}).get("cpu_seconds_during_run")
+    if server_cpu is not None and summary["requests"]:
+        # Server CPU per request: a figure that the machine's other load disturbs less than req/s.
+        summary["server"]["cpu_ms_per_request"] = server_cpu * 1000.0 / summary["requests"]
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     shutil.copyfile(run_dir / "summary.json", cfg.reports_dir / LATEST_FILE)
     shutil.copyfile(run_dir / "summary.json", cfg.reports_dir / f"loadtest_latest_{summary['db']}.json")

@@ -4,10 +4,15 @@
 * ``ailab_db_statements_per_request{route}`` and ``ailab_db_time_seconds{route}``: what each request
   cost the database (from ``ailab.db.trace``).
 * ``ailab_db_pool_connections_in_use``: connections checked out of the pool, read at scrape time.
-* ``ailab_summary_cache_total{result}``: summary cache hits and misses.
+* ``ailab_summary_cache_total{result}``: summary cache hits and misses (recomputes).
+* ``ailab_summary_deltas_total``: writes through this server applied to the cached summary.
+
+Label children are looked up once per label set and kept (``labels()`` costs a lock and a hash).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -52,6 +57,14 @@ class WebMetrics:
         self.summary_cache = Counter(
             "ailab_summary_cache", "Summary cache lookups.", ["result"], registry=self.registry
         )
+        self.summary_hits = self.summary_cache.labels("hit")
+        self.summary_misses = self.summary_cache.labels("miss")
+        self.summary_deltas = Counter(
+            "ailab_summary_deltas",
+            "Writes applied to the cached summary as deltas (no recompute).",
+            registry=self.registry,
+        )
+        self._route_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         pool_in_use = Gauge(
             "ailab_db_pool_connections_in_use", "Database connections checked out.", registry=self.registry
         )
@@ -61,9 +74,19 @@ class WebMetrics:
     def observe(
         self, *, method: str, route: str, status: int, seconds: float, statements: int, db_seconds: float
     ) -> None:
-        self.latency.labels(method, route, str(status)).observe(seconds)
-        self.statements.labels(route).observe(statements)
-        self.db_time.labels(route).observe(db_seconds)
+        key = (method, route, status)
+        children = self._route_children.get(key)
+        if children is None:
+            children = (
+                self.latency.labels(method, route, str(status)),
+                self.statements.labels(route),
+                self.db_time.labels(route),
+            )
+            self._route_children[key] = children
+        latency, statements_, db_time = children
+        latency.observe(seconds)
+        statements_.observe(statements)
+        db_time.observe(db_seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

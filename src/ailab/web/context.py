@@ -1,0 +1,135 @@
+"""What the dashboard's handlers share (one per app): settings, engine, cache, metrics, and how
+they reach the database.
+
+* SQLite reads run **inline** on the event loop: a page query takes well under a millisecond,
+  less than a hop through the threadpool (which also contends for the GIL).
+* Postgres reads, and all writes (SQLite's ``BEGIN IMMEDIATE`` may wait for a lock), run in
+  worker threads, at most as many at once as the pool has connections. A request that cannot
+  get one within ``AILAB_POOL_TIMEOUT`` answers 503 with ``Retry-After`` instead of piling up.
+  Loads of the summary that wait for a recompute wait outside that limit (``SummaryCache``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+from sqlalchemy.engine import Connection, Engine
+from starlette.exceptions import HTTPException
+
+from ailab.clock import Clock
+from ailab.db import connect
+from ailab.errors import PoolExhaustedError
+from ailab.settings import Settings
+from ailab.web.metrics import WebMetrics
+from ailab.web.page import DashboardPage
+from ailab.web.summary_cache import SummaryCache, snapshot_engine
+from ailab.web.summary_state import SummaryDelta
+
+T = TypeVar("T")
+
+WRITES_DISABLED = (
+    "Writes are disabled on this server. To enable them, start it with the environment variable "
+    "AILAB_API_TOKEN set to a secret, and send 'Authorization: Bearer <that secret>' with each write."
+)
+BAD_TOKEN = "Missing or wrong bearer token; send 'Authorization: Bearer <AILAB_API_TOKEN>'."
+
+
+def read_engine(engine: Engine) -> Engine:
+    """``engine`` for plain reads. On Postgres in autocommit: under READ COMMITTED every
+    statement takes its own snapshot anyway, so a transaction around reads only added the
+    ``BEGIN`` and ``COMMIT`` round trips. A SQLite read transaction is one snapshot: kept."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
+@dataclass
+class WebContext:
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    inline_reads: bool
+    cache: SummaryCache
+    metrics: WebMetrics
+    page: DashboardPage
+    db_slots: anyio.CapacityLimiter = field(init=False)
+    read_engine: Engine = field(init=False)
+    snapshot_engine: Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        # As many threads as the pool can serve at once (QueuePool: size + max overflow).
+        pool = self.engine.pool
+        size = getattr(pool, "size", lambda: 1)() + max(0, getattr(pool, "_max_overflow", 0))
+        self.db_slots = anyio.CapacityLimiter(max(1, size))
+        self.read_engine = read_engine(self.engine)
+        self.snapshot_engine = snapshot_engine(self.engine)
+
+    def check_token(self, authorization: str | None) -> None:
+        """Allow a write only with ``Bearer <AILAB_API_TOKEN>`` (compared in constant time)."""
+        token = self.settings.api_token
+        if not token:
+            raise HTTPException(403, WRITES_DISABLED)
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            given = ""
+        if not hmac.compare_digest(given.encode("utf-8"), token.reveal().encode("utf-8")):
+            raise HTTPException(401, BAD_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+
+    async def in_thread(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a worker thread once a pool slot is free (503 if none frees up in time)."""
+        try:
+            with anyio.fail_after(self.settings.pool_timeout):
+                await self.db_slots.acquire()
+        except TimeoutError:
+            raise PoolExhaustedError(
+                f"All {self.db_slots.total_tokens:g} database connections stayed busy for "
+                f"{self.settings.pool_timeout:g} s; retry shortly."
+            ) from None
+        try:
+            return await anyio.to_thread.run_sync(fn)
+        finally:
+            self.db_slots.release()
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        def run() -> T:
+            with connect(self.read_engine) as conn:
+                return fn(conn)
+
+        return run() if self.inline_reads else await self.in_thread(run)
+
+    async def read_snapshot(self, fn: Callable[[Connection], T]) -> T:
+        """``read`` with one snapshot for all its statements (REPEATABLE READ on Postgres)."""
+
+        def run() -> T:
+            with connect(self.snapshot_engine) as conn:
+                return fn(conn)
+
+        return run() if self.inline_reads else await self.in_thread(run)
+
+    async def write(self, fn: Callable[[Connection], tuple[T, SummaryDelta]]) -> T:
+        """Run a write that reports its summary delta; the cache applies it once committed."""
+
+        def run() -> tuple[T, SummaryDelta]:
+            with connect(self.engine, readonly=False) as conn:
+                return fn(conn)
+
+        self.cache.write_started()
+        delta: SummaryDelta | None = None
+        try:
+            result, delta = await self.in_thread(run)
+            return result
+        finally:
+            self.cache.write_finished(delta)
+            if delta is not None:
+                self.metrics.summary_deltas.inc()
+
+    async def summary(self) -> tuple[bytes, bool]:
+        """The summary JSON and whether it came from the cache."""
+        body, hit = await self.cache.load(self.read_snapshot)
+        (self.metrics.summary_hits if hit else self.metrics.summary_misses).inc()
+        return body, hit

@@ -1,0 +1,126 @@
+"""What each endpoint does, given arguments already parsed and checked.
+
+Both ways into the app call these: the FastAPI routes (``app.py``: OpenAPI, validation errors,
+writes) and the fast lane (``fastlane.py``: the hot GETs, parsed without pydantic).
+
+Statement budgets (asserted in tests): summary 1 when cached / 5 when not, list page 3,
+one item 4, transitive blockers 2, health 1.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection
+from starlette.responses import Response
+
+from ailab import queries
+from ailab.errors import DatabaseError
+from ailab.web.context import WebContext
+from ailab.web.error_handlers import RETRY_AFTER_SECONDS
+from ailab.web.responses import JSONBytesResponse
+from ailab.web.summary_writes import create_item, update_item
+
+log = logging.getLogger("ailab.web")
+SUMMARY_HEADERS = {"hit": {"X-Summary-Cache": "hit", "Cache-Control": "no-cache"}}
+SUMMARY_HEADERS["miss"] = {"X-Summary-Cache": "miss", "Cache-Control": "no-cache"}
+FAVICON_HEADERS = {"Cache-Control": "max-age=86400"}
+HTML = "text/html; charset=utf-8"
+
+
+def split_values(values: list[str] | None) -> list[str] | None:
+    """Repeated and comma-separated query values: ``?status=todo&status=done`` or ``?status=todo,done``."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()] or None
+
+
+async def dashboard(ctx: WebContext) -> Response:
+    body, _hit = await ctx.summary()
+    return Response(ctx.page.render(body), media_type=HTML, headers=ctx.page.headers)
+
+
+def favicon() -> Response:
+    return Response(status_code=204, headers=FAVICON_HEADERS)
+
+
+async def summary(ctx: WebContext) -> Response:
+    body, hit = await ctx.summary()
+    return JSONBytesResponse(body, headers=SUMMARY_HEADERS["hit" if hit else "miss"])
+
+
+async def work_items(
+    ctx: WebContext,
+    *,
+    status: list[str] | None,
+    priority: list[str] | None,
+    project: str | None,
+    tag: list[str] | None,
+    any_tag: list[str] | None,
+    q: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Response:
+    def run(conn: Connection) -> queries.Page:
+        return queries.list_work_items(
+            conn,
+            status=split_values(status),
+            priority=split_values(priority),
+            project=project or None,
+            tags_all=split_values(tag),
+            tags_any=split_values(any_tag),
+            q=q,
+            limit=limit,
+            cursor=cursor or None,
+        )
+
+    page = await ctx.read(run)
+    return JSONBytesResponse(page.to_dict())
+
+
+async def work_item(ctx: WebContext, ref: str) -> Response:
+    item = await ctx.read(lambda conn: queries.get_work_item(conn, ref))
+    return JSONBytesResponse(item)
+
+
+async def blockers(ctx: WebContext, ref: str, *, max_depth: int, open_only: bool, limit: int) -> Response:
+    chain = await ctx.read(
+        lambda conn: queries.blocker_chain(conn, ref, max_depth=max_depth, open_only=open_only)
+    )
+    return JSONBytesResponse(
+        {
+            "item": ref,
+            "total": len(chain.blockers),
+            "truncated": chain.truncated,
+            "blockers": chain.blockers[:limit],
+        }
+    )
+
+
+async def health(ctx: WebContext) -> Response:
+    try:
+        revision = await ctx.read(queries.current_revision)
+    except (sa_exc.SQLAlchemyError, DatabaseError) as err:
+        log.warning("health check failed: %s", type(err).__name__)
+        return JSONBytesResponse(
+            {
+                "status": "unavailable",
+                "database": ctx.engine.dialect.name,
+                "detail": "The database did not answer, or its schema is not migrated (run `ailab db upgrade`).",
+            },
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    return JSONBytesResponse({"status": "ok", "database": ctx.engine.dialect.name, "revision": revision})
+
+
+async def create(ctx: WebContext, data: dict[str, Any]) -> Response:
+    item = await ctx.write(lambda conn: create_item(conn, data, clock=ctx.clock))
+    return JSONBytesResponse(item, status_code=201, headers={"Location": f"/api/work-items/{item['key']}"})
+
+
+async def update(ctx: WebContext, ref: str, patch: dict[str, Any]) -> Response:
+    item = await ctx.write(lambda conn: update_item(conn, ref, patch, clock=ctx.clock))
+    return JSONBytesResponse(item)
