@@ -23,25 +23,15 @@ from ailab.db import connect, get_engine
 from ailab.db.migrate import upgrade
 from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
+from ailab.perf.bench_web import CHROMIUM_ARGS, CHROMIUM_PATHS
 from ailab.settings import Settings
 from ailab.web import create_app
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 def find_chromium() -> str | None:
-    for candidate in (os.environ.get("AILAB_CHROMIUM"), *CHROMIUM_CANDIDATES, shutil.which("chromium")):
+    for candidate in (os.environ.get("AILAB_CHROMIUM"), *CHROMIUM_PATHS, shutil.which("chromium")):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -51,7 +41,9 @@ def find_chromium() -> str | None:
 def chromium_path() -> str:
     path = find_chromium()
     if path is None:
-        reason = f"no Chromium found (looked at {', '.join(CHROMIUM_CANDIDATES)}; install: apt-get install chromium)"
+        reason = (
+            f"no Chromium found (looked at {', '.join(CHROMIUM_PATHS)}; install: apt-get install chromium)"
+        )
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"CI is set but {reason}")
         pytest.skip(reason)
