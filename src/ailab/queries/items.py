@@ -142,9 +142,11 @@ def _page_stmt(shape: _Shape) -> Select[Any]:
     subqueries over the <= 201 page rows: one statement and one round of result processing
     instead of three (the per-row cost of fetching relation rows was half of a page's time)."""
     page = _page_rows_stmt(shape).subquery("page")
+    # The name as a primary-key lookup per link, not a join: Postgres would hash-join a scan of
+    # all tags for every page row (measured 1.6 vs 0.75 ms per page).
+    tag_name = select(tags.c.name).where(tags.c.id == work_item_tags.c.tag_id).scalar_subquery()
     tag_names = (
-        select(func.aggregate_strings(tags.c.name, _TAG_SEP))
-        .select_from(work_item_tags.join(tags, tags.c.id == work_item_tags.c.tag_id))
+        select(func.aggregate_strings(tag_name, _TAG_SEP))
         .where(work_item_tags.c.work_item_id == page.c.id)
         .scalar_subquery()
     )
