@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.engine import URL, make_url
@@ -158,7 +158,7 @@ class Settings:
     github_creates_per_hour: int = 500
     github_read_concurrency: int = 8
     github_batch_size: int = 20
-    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+    compare_max_age_hours: float = 24.0  # the report reuses `ailab compare` results this fresh
 
     def __post_init__(self) -> None:
         parse_database_url(self.database_url)
@@ -187,7 +187,7 @@ class Settings:
             github_creates_per_hour=_env_int(env, "AILAB_GITHUB_CREATES_PER_HOUR", 500, minimum=1),
             github_read_concurrency=_env_int(env, "AILAB_GITHUB_READ_CONCURRENCY", 8, minimum=1),
             github_batch_size=_env_int(env, "AILAB_GITHUB_BATCH_SIZE", 20, minimum=1),
-            extra={k: v for k, v in env.items() if k.startswith("AILAB_")},
+            compare_max_age_hours=_env_float(env, "AILAB_COMPARE_MAX_AGE_HOURS", 24.0),
         )
 
     def with_(self, **changes: Any) -> Settings:

@@ -138,8 +138,13 @@ def dispose_all() -> None:
         engine.dispose()
 
 
-def registered_engines() -> list[Engine]:
-    return list(_engines.values())
+def forget_engine(url: str) -> None:
+    """Dispose and drop the registered engine for ``url`` (after its database is gone)."""
+    key = _registry_key(parse_database_url(url))
+    with _lock:
+        engine = _engines.pop(key, None)
+    if engine is not None:
+        engine.dispose()
 
 
 def _after_fork_in_child() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import URL
 
-from ailab.db.engine import _engines, _lock, _registry_key
+from ailab.db.engine import forget_engine
 from ailab.errors import DatabaseError
 from ailab.settings import parse_database_url
 
@@ -44,15 +44,6 @@ def with_schema(url: str, schema: str) -> str:
     query = dict(parsed.query)
     query["options"] = f"-csearch_path={schema}"
     return parsed.set(query=query).render_as_string(hide_password=False)
-
-
-def forget_engine(url: str) -> None:
-    """Dispose and drop the registered engine for ``url`` (after its database is gone)."""
-    key = _registry_key(parse_database_url(url))
-    with _lock:
-        engine = _engines.pop(key, None)
-    if engine is not None:
-        engine.dispose()
 
 
 @contextmanager

@@ -18,7 +18,7 @@ REPORT_SECONDS = 1.0
 
 @benchmark("compare", order=900)
 def bench_compare(ctx: BenchContext) -> list[Measurement]:
-    max_age = float(ctx.settings.extra.get("AILAB_COMPARE_MAX_AGE_HOURS") or 24)
+    max_age = ctx.settings.compare_max_age_hours
     if not ctx.quick:
         latest = fresh_comparison(ctx.reports_dir, max_age)
         if latest is not None:

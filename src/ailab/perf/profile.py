@@ -14,9 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from ailab.db import connect, trace
-from ailab.db.trace import TracedStatement
 from ailab.perf.timing import Timing, measure
 from ailab.queries import get_work_item, list_work_items, summary, transitive_blockers
+from ailab.queries.explain import explain_sql
 
 QUERY_TARGET_MS = 10.0  # the review's "Database Query < 10 ms"
 
@@ -39,14 +39,6 @@ class QueryProfile:
             "db ms (one call)": round(self.db_ms, 3),
             "meets 10 ms": self.timing.p95 <= QUERY_TARGET_MS,
         }
-
-
-def explain_traced(conn: Connection, stmt: TracedStatement) -> str:
-    """The plan of a statement the tracer saw, exactly as it was sent."""
-    if conn.dialect.name == "sqlite":
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + stmt.sql, stmt.params).all()
-        return "\n".join(str(r[-1]) for r in rows)
-    return "\n".join(str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + stmt.sql, stmt.params))
 
 
 def _workloads(conn: Connection) -> dict[str, Callable[[], Any]]:
@@ -74,7 +66,7 @@ def profile_queries(engine: Engine, *, min_seconds: float = 0.3) -> list[QueryPr
                 fn()
             statements = [s for s in t.statements if not s.sql.startswith("BEGIN")]
             plans = tuple(
-                explain_traced(conn, s)
+                explain_sql(conn, s.sql, s.params)
                 for s in statements
                 if s.sql.lstrip().upper().startswith(("SELECT", "WITH"))
             )

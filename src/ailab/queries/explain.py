@@ -28,7 +28,12 @@ def explain(conn: Connection, stmt: Executable, params: Mapping[str, Any] | None
         conn.execute(stmt, dict(params or {})).close()
     finally:
         event.remove(conn, "before_cursor_execute", capture)
-    sql, params = captured[-1]
+    sql, sent = captured[-1]
+    return explain_sql(conn, sql, sent)
+
+
+def explain_sql(conn: Connection, sql: str, params: Any) -> str:
+    """The plan of SQL text exactly as sent to the driver (e.g. a statement the tracer saw)."""
     if conn.dialect.name == "sqlite":
         rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all()
         depth: dict[int, int] = {0: -1}
