@@ -34,7 +34,7 @@ from ailab.sync.simulator import graphql_resolvers
 from ailab.sync.simulator.config import FaultKind
 from ailab.sync.simulator.graphql_cost import QueryShape, analyze
 from ailab.sync.simulator.model import iso
-from ailab.sync.simulator.simulator import DOCS, header, read_body
+from ailab.sync.simulator.simulator import DOCS, read_body
 
 if TYPE_CHECKING:
     from ailab.sync.simulator.simulator import GitHubSimulator
@@ -124,22 +124,13 @@ def _errors_body(errors: list[dict[str, Any]] | tuple[GraphQLError, ...] | list[
 
 async def handle_graphql(sim: GitHubSimulator, scope: Scope, receive: Receive, send: Send) -> None:
     counters = sim.counters
-    counters.received[ROUTE_KEY] += 1
-    request_id = sim.next_request_id()
     budget = sim.limits.graphql
-    if not sim.authorized(header(scope, b"authorization")):
-        await sim.unauthorized(send, budget, request_id)
+    admitted = await sim.admit(ROUTE_KEY, budget, scope, send)
+    if admitted is None:
         return
-    refusal = sim.enter()
+    request_id, now = admitted
     try:
-        if refusal is not None:
-            await sim.refuse(send, refusal, budget, request_id)
-            return
         config = sim.config
-        if config.latency_seconds:
-            await sim.clock.sleep(config.latency_seconds)
-        now = sim.clock.time()
-        budget.roll(now)
 
         async def answer(status: int, body: bytes) -> None:
             await sim.reply(send, status, body, budget.headers(now), request_id)

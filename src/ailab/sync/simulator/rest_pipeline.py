@@ -43,22 +43,13 @@ async def handle_rest(
     sim: GitHubSimulator, route: RestRoute, scope: Scope, receive: Receive, send: Send
 ) -> None:
     counters = sim.counters
-    counters.received[route.key] += 1
-    request_id = sim.next_request_id()
     budget = sim.limits.core
-    if not sim.authorized(header(scope, b"authorization")):
-        await sim.unauthorized(send, budget, request_id)
+    admitted = await sim.admit(route.key, budget, scope, send)
+    if admitted is None:
         return
-    refusal = sim.enter()
+    request_id, now = admitted
     try:
-        if refusal is not None:
-            await sim.refuse(send, refusal, budget, request_id)
-            return
         config = sim.config
-        if config.latency_seconds:
-            await sim.clock.sleep(config.latency_seconds)
-        now = sim.clock.time()
-        budget.roll(now)
         if route.counts_primary and budget.used >= budget.limit:
             await sim.refuse(send, Refusal("primary", None), budget, request_id, primary=True)
             return

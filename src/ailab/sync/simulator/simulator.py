@@ -213,6 +213,34 @@ class GitHubSimulator:
     def leave(self) -> None:
         self.limits.in_flight -= 1
 
+    async def admit(
+        self, route_key: str, budget: HourlyBudget, scope: Scope, send: Send
+    ) -> tuple[bytes, float] | None:
+        """The steps every request passes before its handler: count it, check the token and the
+        concurrency limit, add the configured latency, roll the budget's window.
+
+        Returns ``(request_id, now)`` with the request counted in flight (the caller must
+        ``leave()``), or None after answering a refusal itself."""
+        self.counters.received[route_key] += 1
+        request_id = self.next_request_id()
+        if not self.authorized(header(scope, b"authorization")):
+            await self.unauthorized(send, budget, request_id)
+            return None
+        refusal = self.enter()
+        try:
+            if refusal is not None:
+                await self.refuse(send, refusal, budget, request_id)
+                self.leave()
+                return None
+            if self.config.latency_seconds:
+                await self.clock.sleep(self.config.latency_seconds)
+        except BaseException:
+            self.leave()
+            raise
+        now = self.clock.time()
+        budget.roll(now)
+        return request_id, now
+
     async def abort(self, send: Send, *, timeout: bool) -> None:
         """Break the response mid-way: start it, send part of it, then raise a transport error.
 
