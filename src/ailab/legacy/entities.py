@@ -49,6 +49,31 @@ def _date(row: RowContext, emb: EmbeddedRecord | None, name: str, dest: str) -> 
     return read_date(row, choose(row, candidates(row, emb, name, name), dest), dest)
 
 
+def _required_text(
+    row: RowContext, emb: EmbeddedRecord | None, name: str, placeholder: str, missing: str
+) -> str:
+    """A text the new schema requires: a missing one is stored as ``placeholder`` and reported."""
+    value = _text(row, emb, name)
+    if value is None:
+        value = placeholder
+        row.anomaly(name, f"missing_{name}", None, missing, f"stored as {value!r}")
+    return value
+
+
+def _descriptive_text(
+    row: RowContext, emb: EmbeddedRecord | None, default_status: str, text_fields: tuple[str, ...]
+) -> dict[str, Any]:
+    """Description, status, priority and the plain text fields (projects and ideas read them alike)."""
+    out: dict[str, Any] = {
+        "description": _text(row, emb, "description") or "",
+        "status": _text(row, emb, "status") or default_status,
+        "priority": _text(row, emb, "priority"),
+    }
+    for field in text_fields:
+        out[field] = _text(row, emb, field)
+    return out
+
+
 def json_to_extra(row: RowContext, emb: EmbeddedRecord | None, name: str) -> Any:
     """A JSON field with no table of its own: parsed and kept in ``extra[name]``."""
     chosen: Candidate | None = choose(row, candidates(row, emb, name, name), f"{row.target}.extra.{name}")
@@ -73,16 +98,8 @@ def map_project(values: dict[str, Any], position: int, ctx: MapContext) -> Entit
     row = RowContext("projects", "projects", key, values, ctx.report)
     row.out("id", "imported -> projects.key")
     out: dict[str, Any] = {"key": key}
-    name = _text(row, None, "name")
-    if name is None:
-        name = f"(unnamed {key})"
-        row.anomaly("name", "missing_name", None, "the project has no name", f"stored as {name!r}")
-    out["name"] = name
-    out["description"] = _text(row, None, "description") or ""
-    out["status"] = _text(row, None, "status") or "active"
-    out["priority"] = _text(row, None, "priority")
-    for field in PROJECT_TEXT:
-        out[field] = _text(row, None, field)
+    out["name"] = _required_text(row, None, "name", f"(unnamed {key})", "the project has no name")
+    out.update(_descriptive_text(row, None, "active", PROJECT_TEXT))
     out["github_repo_id"] = _number(row, None, "github_repo_id")
     out["progress_percentage"] = _number(row, None, "progress_percentage")
     out["start_date"] = _date(row, None, "start_date", "projects.start_date")
@@ -131,16 +148,8 @@ def map_idea(
     row.out("id", "imported -> ideas.key")
     emb = unpack_record(row, "data") if "data" in values else None
     out: dict[str, Any] = {"key": key}
-    title = _text(row, emb, "title")
-    if title is None:
-        title = f"(untitled {key})"
-        row.anomaly("title", "missing_title", None, "the idea has no title", f"stored as {title!r}")
-    out["title"] = title
-    out["description"] = _text(row, emb, "description") or ""
-    out["status"] = _text(row, emb, "status") or "backlog"
-    out["priority"] = _text(row, emb, "priority")
-    for field in IDEA_TEXT:
-        out[field] = _text(row, emb, field)
+    out["title"] = _required_text(row, emb, "title", f"(untitled {key})", "the idea has no title")
+    out.update(_descriptive_text(row, emb, "backlog", IDEA_TEXT))
     out["created_at"], out["updated_at"] = timestamps(row, emb, ctx)
     tags = candidates(row, emb, "tags", "tags", "labels")
     plan = EntityPlan("ideas", key, "ideas", "", out)

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,16 +92,29 @@ def _check(path: Path) -> tuple[str, int]:
     return integrity, found
 
 
-def _run_writers(threads: int, write: Any) -> tuple[list[str], float]:
-    errors: list[str] = []
+def _run_writers(
+    threads: int, rows: int, insert: Callable[[int, int], None], counted: type[Exception]
+) -> tuple[list[str], float]:
+    """Each of ``threads`` threads calls ``insert(thread, i)`` for ``rows`` rows, all at once.
+
+    A ``counted`` error fails that one row and the thread goes on; any other error ends the
+    thread. Returns every error (row errors first) and the seconds the run took.
+    """
+    row_errors: list[str] = []
+    thread_errors: list[str] = []
     lock = threading.Lock()
 
     def worker(k: int) -> None:
         try:
-            write(k)
+            for i in range(rows):
+                try:
+                    insert(k, i)
+                except counted as err:
+                    with lock:
+                        row_errors.append(repr(err))
         except Exception as err:  # collected and reported with the result
             with lock:
-                errors.append(repr(err))
+                thread_errors.append(repr(err))
 
     started = time.perf_counter()
     pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
@@ -108,7 +122,15 @@ def _run_writers(threads: int, write: Any) -> tuple[list[str], float]:
         t.start()
     for t in pool:
         t.join()
-    return errors, time.perf_counter() - started
+    return row_errors + thread_errors, time.perf_counter() - started
+
+
+def _writer_result(
+    mode: str, path: Path, threads: int, rows: int, errors: list[str], seconds: float
+) -> WriterResult:
+    """Check the file once the writers' connections are closed, and sum up the run."""
+    integrity, found = _check(path)
+    return WriterResult(mode, threads, threads * rows, found, len(errors), integrity, seconds, errors[:3])
 
 
 def pooled_writers(path: Path, threads: int = 8, rows: int = 500) -> WriterResult:
@@ -126,32 +148,14 @@ def pooled_writers(path: Path, threads: int = 8, rows: int = 500) -> WriterResul
         # This probe is about thread safety, not durability: skip an fsync per commit.
         dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
-    errors: list[str] = []
-    lock = threading.Lock()
+    def insert(k: int, i: int) -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t (thread, n) VALUES (:k, :i)"), {"k": k, "i": i})
 
-    def write(k: int) -> None:
-        for i in range(rows):
-            try:
-                with engine.begin() as conn:
-                    conn.execute(text("INSERT INTO t (thread, n) VALUES (:k, :i)"), {"k": k, "i": i})
-            except Exception as err:  # counted: an error here would be a failed (not lost) row
-                with lock:
-                    errors.append(repr(err))
-
-    thread_errors, seconds = _run_writers(threads, write)
+    # Any error is counted: here it would be a failed (not lost) row.
+    errors, seconds = _run_writers(threads, rows, insert, Exception)
     engine.dispose()
-    integrity, found = _check(path)
-    all_errors = errors + thread_errors
-    return WriterResult(
-        "pool, a connection per thread",
-        threads,
-        threads * rows,
-        found,
-        len(all_errors),
-        integrity,
-        seconds,
-        all_errors[:3],
-    )
+    return _writer_result("pool, a connection per thread", path, threads, rows, errors, seconds)
 
 
 def shared_connection_writers(path: Path, threads: int = 8, rows: int = 500) -> WriterResult:
@@ -159,31 +163,16 @@ def shared_connection_writers(path: Path, threads: int = 8, rows: int = 500) -> 
     _fresh_db(path)
     conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA synchronous=NORMAL")
-    errors: list[str] = []
-    lock = threading.Lock()
 
-    def write(k: int) -> None:
-        for i in range(rows):
-            try:
-                conn.execute("INSERT INTO t (thread, n) VALUES (?, ?)", (k, i))
-                conn.commit()
-            except sqlite3.Error as err:  # counted: these are the races the flag allows
-                with lock:
-                    errors.append(repr(err))
+    def insert(k: int, i: int) -> None:
+        conn.execute("INSERT INTO t (thread, n) VALUES (?, ?)", (k, i))
+        conn.commit()
 
-    thread_errors, seconds = _run_writers(threads, write)
+    # sqlite3 errors are counted: these are the races the flag allows.
+    errors, seconds = _run_writers(threads, rows, insert, sqlite3.Error)
     conn.close()
-    integrity, found = _check(path)
-    all_errors = errors + thread_errors
-    return WriterResult(
-        "one connection shared by all threads at once",
-        threads,
-        threads * rows,
-        found,
-        len(all_errors),
-        integrity,
-        seconds,
-        all_errors[:3],
+    return _writer_result(
+        "one connection shared by all threads at once", path, threads, rows, errors, seconds
     )
 
 
