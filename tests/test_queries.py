@@ -353,9 +353,16 @@ def test_explain_shows_index_use_on_sqlite(conn: Connection) -> None:
     # <= limit+1 page rows that carries their aggregated relations.
     page_block = plan.split("SCAN page")[0]
     assert "TEMP B-TREE" not in page_block, plan
+    # One tag: a walk down (tag_id, item_created_at, work_item_id), no sort, no table scan.
     stmt, params = items_module.page_query("sqlite", tags_all=["api"])
     plan = queries.explain(conn, stmt, params)
-    assert "ix_work_item_tags_tag_item" in plan, plan
+    assert "ix_work_item_tags_tag_created (tag_id=?)" in plan, plan
+    assert "TEMP B-TREE" not in plan.split("SCAN page")[0], plan
+    assert "SCAN work_items" not in plan, plan
+    # Several tags (any of): the rare/common plan pair, still no full scan of work_items.
+    stmt, params = items_module.page_query("sqlite", tags_any=["api", "ci"])
+    plan = queries.explain(conn, stmt, params)
+    assert "ix_work_item_tags_tag_created (tag_id=?)" in plan, plan
     assert "SCAN work_items" not in plan.replace("SCAN work_items USING INDEX ix_work_items_created", ""), (
         plan
     )

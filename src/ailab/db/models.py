@@ -102,16 +102,21 @@ class Tag(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Work items with this tag: kept by triggers (ailab.db.derived), never written by the app.
+    item_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WorkItemTag(Base):
     __tablename__ = "work_item_tags"
-    __table_args__ = (Index("ix_work_item_tags_tag_item", "tag_id", "work_item_id"),)
+    # A tag's items newest first, in list-page order: any tag's first page is one index range.
+    __table_args__ = (Index("ix_work_item_tags_tag_created", "tag_id", "item_created_at", "work_item_id"),)
 
     work_item_id: Mapped[int] = mapped_column(
         ForeignKey("work_items.id", ondelete="CASCADE"), primary_key=True
     )
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+    # A copy of work_items.created_at, filled and kept by triggers (ailab.db.derived).
+    item_created_at: Mapped[datetime | None]
 
 
 class IdeaTag(Base):
@@ -182,6 +187,8 @@ class WorkItem(Base):
     extra: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Dependencies that are still open: kept by triggers (ailab.db.derived), never written by the app.
+    open_dependencies: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     tags: Mapped[list[Tag]] = relationship(secondary="work_item_tags", order_by="Tag.name")
     criteria: Mapped[list[AcceptanceCriterion]] = relationship(
@@ -341,3 +348,14 @@ class DataRevision(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SummaryCount(Base):
+    """The dashboard's counts, kept exact by triggers (``ailab.db.derived``): items per ``status``,
+    ``priority`` and ``week`` (Monday, ``YYYY-MM-DD``), and the ``blocked`` count (key ``''``)."""
+
+    __tablename__ = "summary_counts"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)

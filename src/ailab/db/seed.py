@@ -28,8 +28,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
+from ailab.db import derived
 from ailab.db.engine import WRITE_OPTION
 from ailab.db.models import Base
+from ailab.vocab import CLOSED_STATUSES
 
 SEED_END = datetime(2026, 11, 1, 12, 0, 0)
 SEED_SPAN = timedelta(days=730)
@@ -170,8 +172,20 @@ def seed_database(engine: Engine, items: int, seed: int = 42, progress: bool = F
         crit_id = _scalar(conn, "SELECT COALESCE(MAX(id), 0) FROM acceptance_criteria") + 1
         block_id = _scalar(conn, "SELECT COALESCE(MAX(id), 0) FROM blockers") + 1
         zipf = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(tag_ids))))
+        # Statuses of the items a new one may depend on (earlier ones of its feature cluster):
+        # the seed writes each item's open-dependency count itself, not a 50k-row UPDATE after.
+        statuses: dict[int, str] = {
+            int(i): str(s)
+            for i, s in conn.execute(
+                text("SELECT id, status FROM work_items WHERE id >= :lo"), {"lo": first_id - DEP_CLUSTER}
+            )
+        }
         children = _Rows()
-        with _progress(progress) as bar, _foreign_keys_checked_once(conn, SEEDED_TABLES):
+        with (
+            _progress(progress) as bar,
+            _foreign_keys_checked_once(conn, SEEDED_TABLES),
+            derived.triggers_suspended(conn),
+        ):
             task = bar.add_task("seeding work items", total=items)
             for start in range(0, items, CHUNK):
                 n = min(CHUNK, items - start)
@@ -187,6 +201,7 @@ def seed_database(engine: Engine, items: int, seed: int = 42, progress: bool = F
                     block_id,
                     first_id,
                     items,
+                    statuses,
                 )
                 crit_id += len(rows.crits)
                 block_id += len(rows.blocks)
@@ -194,7 +209,7 @@ def seed_database(engine: Engine, items: int, seed: int = 42, progress: bool = F
                 children.extend(rows)
                 bar.advance(task, n)
             task = bar.add_task("seeding tags and dependencies", total=1)
-            w.write("work_item_tags", ("work_item_id", "tag_id"), children.links)
+            w.write("work_item_tags", ("work_item_id", "tag_id", "item_created_at"), children.links)
             w.write("work_item_dependencies", ("work_item_id", "depends_on_id"), children.deps)
             w.write("acceptance_criteria", ("id", "work_item_id", "position", "text", "done"), children.crits)
             w.write("blockers", ("id", "work_item_id", "position", "text", "resolved"), children.blocks)
@@ -296,7 +311,7 @@ def _descriptions(count: int = 4096) -> tuple[str, ...]:
 
 WORK_ITEM_COLUMNS = (
     "id", "key", "title", "description", "status", "priority", "type", "project_id", "assignee", "author",
-    "estimated_hours", "is_draft", "archived", "created_at", "updated_at",
+    "estimated_hours", "is_draft", "archived", "created_at", "updated_at", "open_dependencies",
 )  # fmt: skip
 
 
@@ -327,10 +342,12 @@ def _generate_chunk(
     block_id: int,
     first_of_run: int,
     total: int,
+    statuses: dict[int, str],
 ) -> _Rows:
-    """The rows of ``n`` items starting at id ``first`` (pure generation, nothing written)."""
+    """The rows of ``n`` items starting at id ``first`` (generation only, nothing written;
+    ``statuses`` gains the new items' statuses)."""
     descriptions = _descriptions()
-    statuses = _weighted(rng, STATUS_MIX, n)
+    statuses_of_chunk = _weighted(rng, STATUS_MIX, n)
     priorities = _weighted(rng, PRIORITY_MIX, n)
     types = _weighted(rng, TYPE_MIX, n)
     # Creation times increase with the id across the whole run: this chunk covers its own
@@ -350,19 +367,21 @@ def _generate_chunk(
         updated = created + timedelta(hours=rng.random() * 500)
         title = f"{rng.choice(_VERBS)} {rng.choice(_NOUNS)} for {rng.choice(_TOPICS)}"
         desc = descriptions[rng.randrange(len(descriptions))]
-        items.append((
-            item_id, f"WI-{item_id:06d}", title, desc, statuses[j], priorities[j], types[j],
+        row = (
+            item_id, f"WI-{item_id:06d}", title, desc, statuses_of_chunk[j], priorities[j], types[j],
             rng.choice(project_ids), f"dev{rng.randrange(12)}", "seed", float(rng.choice((1, 2, 4, 8, 16))),
             False, False, w.ts(created), w.ts(min(updated, SEED_END)),
-        ))  # fmt: skip
+        )  # fmt: skip
         for tag_id in set(rng.choices(tag_ids, cum_weights=zipf_cum, k=rng.randint(0, 6))):
-            links.append((item_id, tag_id))
+            links.append((item_id, tag_id, w.ts(created)))
         # Only on earlier items of the same feature (a block of DEP_CLUSTER ids): the graph is a
         # DAG, and chains stay as short as real follow-up work, not one 100k-deep web.
         lo = max(1, item_id - (item_id - 1) % DEP_CLUSTER)
-        if item_id > lo:
-            for dep in {rng.randint(lo, item_id - 1) for _ in range(rng.randint(0, 3))}:
-                deps.append((item_id, dep))
+        targets = {rng.randint(lo, item_id - 1) for _ in range(rng.randint(0, 3))} if item_id > lo else set()
+        deps.extend((item_id, dep) for dep in targets)
+        open_deps = sum(1 for dep in targets if statuses.get(dep) not in CLOSED_STATUSES)
+        statuses[item_id] = statuses_of_chunk[j]
+        items.append((*row, open_deps))
         for pos in range(rng.choice((0, 1, 2, 2, 3))):
             crits.append(
                 (
@@ -370,11 +389,11 @@ def _generate_chunk(
                     item_id,
                     pos,
                     f"Criterion {pos + 1}: {rng.choice(_NOUNS)} works",
-                    statuses[j] == "done",
+                    statuses_of_chunk[j] == "done",
                 )
             )
             crit_id += 1
-        if statuses[j] == "blocked":
+        if statuses_of_chunk[j] == "blocked":
             blocks.append((block_id, item_id, 0, f"Waiting on {rng.choice(_NOUNS)}", False))
             block_id += 1
     return _Rows(items, links, deps, crits, blocks)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
+from ailab.db import derived
 from ailab.errors import LegacyImportError
 from ailab.legacy.plan import EntityPlan, Plan
 from ailab.legacy.report import ImportReport
@@ -26,6 +27,7 @@ from ailab.legacy.target import DELETE_CHUNK, BulkWriter, TargetState
 
 StageHook = Callable[[str], None]
 ANALYZE_AFTER_ROWS = 1000
+BULK_DERIVED_ROWS = 1000
 FOREIGN_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     "projects": (),
     "milestones": (("project_id", "projects"),),
@@ -146,27 +148,36 @@ class PlanWriter:
             with stage(self.report, "unresolved references", self.hook):
                 resolved = self.resolve_references()
             return resolved > 0
-        with stage(self.report, "tags", self.hook):
-            self.write_tags()
-        for table in ("projects", "milestones", "work_items", "ideas"):
-            with stage(self.report, table, self.hook):
-                self.write_entities(table)
-        if self.w.postgres and len(self.new["work_items"]) + len(self.new["ideas"]) >= ANALYZE_AFTER_ROWS:
-            # Freshly filled tables have no statistics: Postgres would plan every foreign-key
-            # check of the child rows below as a scan of work_items (O(n^2); seen as 250 s stalls).
-            with stage(self.report, "analyze", self.hook):
-                self.w.conn.exec_driver_sql("ANALYZE work_items, ideas, tags")
-        with stage(self.report, "work item children", self.hook):
-            self.write_children()
-        with stage(self.report, "github_links", self.hook):
-            self.write_links()
-        with stage(self.report, "unresolved_refs", self.hook):
-            self.write_unresolved()
-        with stage(self.report, "legacy_rows", self.hook):
-            self.write_hashes()
-        with stage(self.report, "unresolved references", self.hook):
-            self.resolve_references()
+        with self._derived_data():
+            with stage(self.report, "tags", self.hook):
+                self.write_tags()
+            for table in ("projects", "milestones", "work_items", "ideas"):
+                with stage(self.report, table, self.hook):
+                    self.write_entities(table)
+            if self.w.postgres and len(self.new["work_items"]) + len(self.new["ideas"]) >= ANALYZE_AFTER_ROWS:
+                # Freshly filled tables have no statistics: Postgres would plan every foreign-key
+                # check of the child rows below as a scan of work_items (O(n^2); seen as 250 s stalls).
+                with stage(self.report, "analyze", self.hook):
+                    self.w.conn.exec_driver_sql("ANALYZE work_items, ideas, tags")
+            with stage(self.report, "work item children", self.hook):
+                self.write_children()
+            with stage(self.report, "github_links", self.hook):
+                self.write_links()
+            with stage(self.report, "unresolved_refs", self.hook):
+                self.write_unresolved()
+            with stage(self.report, "legacy_rows", self.hook):
+                self.write_hashes()
+            with stage(self.report, "unresolved references", self.hook):
+                self.resolve_references()
         return True
+
+    def _derived_data(self) -> AbstractContextManager[None]:
+        """A large import suspends the derived-data triggers and rebuilds once after (one
+        transaction): ~4 trigger calls per item would add seconds; a small one keeps them."""
+        items = len(self.written("work_items"))
+        if items < BULK_DERIVED_ROWS:
+            return nullcontext()
+        return derived.triggers_suspended(self.conn)
 
     # --- entities ---------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ budget that the tests assert on SQLite and Postgres:
 =========================  ==========================================================
 ``list_work_items``        1 (the page, with tags and dependency ids aggregated per row)
 ``get_work_item``          4 (item+project+GitHub link, tags, neighbours, checklists)
-``summary``                4 (status x priority counts, blocked, top tags, per week)
+``summary``                2 (the kept counts, the kept tag counts: ailab.db.derived)
 ``transitive_blockers``    2 (resolve the item, one recursive CTE)
 ``current_revision``       1 (primary-key lookup; the dashboard's change check)
 =========================  ==========================================================

@@ -24,6 +24,7 @@ criteria: Table = _tables["acceptance_criteria"]
 blockers: Table = _tables["blockers"]
 github_links: Table = _tables["github_links"]
 data_revision: Table = _tables["data_revision"]
+summary_counts: Table = _tables["summary_counts"]
 
 
 def dialect_name(conn: Connection) -> str:

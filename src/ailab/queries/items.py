@@ -99,6 +99,7 @@ class _Shape:
     project: bool = False
     q: bool = False
     tag_groups: int = 0  # EXISTS terms: the tags_any group (if any) first, then one per tags_all tag
+    single_first_tag: bool = False  # the first group is one tag: walk its (created, id) index
     cursor: bool = False
     rare_tag_links: int = 2000
 
@@ -126,9 +127,10 @@ def _has_tag(group: int) -> ColumnElement[bool]:
     tag's popularity through the name lookup, and for a popular tag the semi-join plan joins
     all its links and sorts them (70 ms measured at 100k) instead of stopping after one page.
     """
+    link = work_item_tags.alias(f"has_tag_{group}")  # not correlated to a tag walk's links
     return (
         select(literal(1))
-        .where(work_item_tags.c.work_item_id == work_items.c.id, work_item_tags.c.tag_id.in_(_tag_ids(group)))
+        .where(link.c.work_item_id == work_items.c.id, link.c.tag_id.in_(_tag_ids(group)))
         .offset(0)
         .exists()
     )
@@ -184,11 +186,12 @@ def _page_rows_stmt(shape: _Shape) -> Select[Any]:
         where.append(
             title.like(pattern, escape="/") if shape.dialect == "sqlite" else title.ilike(pattern, escape="/")
         )
-    if shape.cursor:
-        after = tuple_(bindparam("after_created", type_=DateTime()), bindparam("after_id", type_=Integer()))
-        where.append(tuple_(work_items.c.created_at, work_items.c.id) < after)
+    if shape.cursor and not shape.single_first_tag:
+        where.append(tuple_(work_items.c.created_at, work_items.c.id) < _after())
     tag_terms = [_has_tag(i) for i in range(shape.tag_groups)]
     fetch = bindparam("fetch", type_=Integer())
+    if shape.single_first_tag:
+        return _tag_walk(shape, where, tag_terms[1:], fetch)
     columns = select(*LIST_COLUMNS).select_from(
         work_items.outerjoin(projects, projects.c.id == work_items.c.project_id)
     )
@@ -226,6 +229,35 @@ def _page_rows_stmt(shape: _Shape) -> Select[Any]:
         select(common.order_by(*order).limit(common_limit).subquery()),
     ).subquery("page")
     return select(both).order_by(both.c.created_at.desc(), both.c.id.desc()).limit(fetch)
+
+
+def _after() -> ColumnElement[Any]:
+    return tuple_(bindparam("after_created", type_=DateTime()), bindparam("after_id", type_=Integer()))
+
+
+def _tag_walk(
+    shape: _Shape, where: list[ColumnElement[bool]], other_tags: list[ColumnElement[bool]], fetch: Any
+) -> Select[Any]:
+    """One tag's items newest first, straight off ``(tag_id, item_created_at, work_item_id)``:
+    the walk stops after ``fetch`` matches whatever the tag's popularity, so no plan switch.
+    ``item_created_at`` is the item's ``created_at`` (kept by triggers), so the order and the
+    keyset cursor are the page's own."""
+    created, item_id = work_item_tags.c.item_created_at, work_item_tags.c.work_item_id
+    # A plain bind, not an expanding IN: no per-call re-rendering of the SQL (~50 us).
+    tag_id = select(tags.c.id).where(tags.c.name == bindparam("tags_0", type_=String())).scalar_subquery()
+    conditions = [work_item_tags.c.tag_id == tag_id, *where, *other_tags]
+    if shape.cursor:
+        conditions.append(tuple_(created, item_id) < _after())
+    joined = work_item_tags.join(work_items, work_items.c.id == item_id).outerjoin(
+        projects, projects.c.id == work_items.c.project_id
+    )
+    return (
+        select(*LIST_COLUMNS)
+        .select_from(joined)
+        .where(*conditions)
+        .order_by(created.desc(), item_id.desc())
+        .limit(fetch)
+    )
 
 
 def page_rows_query(dialect: str, **filters: Any) -> tuple[Select[Any], dict[str, Any]]:
@@ -278,6 +310,8 @@ def page_query(
         groups.insert(0, any_names)
     for i, group in enumerate(groups):
         params[f"tags_{i}"] = group
+    if groups and len(groups[0]) == 1:
+        params["tags_0"] = groups[0][0]  # one tag: walked by index (see _tag_walk)
     if cursor:
         params["after_created"], params["after_id"] = decode_cursor(cursor)
     return _page_stmt(_shape_of(dialect, params)), params
@@ -291,6 +325,7 @@ def _shape_of(dialect: str, params: dict[str, Any]) -> _Shape:
         project="project" in params,
         q="q" in params,
         tag_groups=sum(1 for name in params if name.startswith("tags_")),
+        single_first_tag=isinstance(params.get("tags_0"), str),
         cursor="after_id" in params,
         rare_tag_links=min(RARE_TAG_LINKS, SQLITE_RARE_TAG_LINKS) if dialect == "sqlite" else RARE_TAG_LINKS,
     )
@@ -346,7 +381,7 @@ def _split_tags(value: str | None) -> list[str]:
 
 
 def _split_ids(value: str | None) -> list[int]:
-    return sorted(int(v) for v in value.split(_ID_SEP)) if value else []
+    return sorted(map(int, value.split(_ID_SEP))) if value else []
 
 
 # --- one item -------------------------------------------------------------------------------
