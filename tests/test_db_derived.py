@@ -186,3 +186,21 @@ def test_migration_backfills_an_existing_database(db_url: str, engine: Engine) -
     assert_exact(engine)
     with connect(engine) as conn:
         assert summary_module.summary(conn) == before
+
+
+def test_cli_check_reports_drift_and_repairs_it(db_url: str, engine: Engine) -> None:
+    from typer.testing import CliRunner
+
+    from ailab.cli import app
+
+    seed_database(engine, 50, seed=3)
+    runner = CliRunner()
+    ok = runner.invoke(app, ["db", "check", "--database-url", db_url])
+    assert ok.exit_code == 0 and "summary_counts: exact" in ok.output
+    with connect(engine, readonly=False) as w:  # a value knocked off behind the triggers' back
+        w.execute(text("UPDATE summary_counts SET n = n + 5 WHERE kind = 'status' AND key = 'todo'"))
+    off = runner.invoke(app, ["db", "check", "--database-url", db_url])
+    assert off.exit_code == 1 and "summary_counts: 1 value differs" in off.output and "--repair" in off.output
+    fixed = runner.invoke(app, ["db", "check", "--repair", "--database-url", db_url])
+    assert fixed.exit_code == 0 and "recomputed" in fixed.output
+    assert_exact(engine)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from sqlalchemy import text
 
 from ailab.db.engine import get_engine
 
@@ -61,6 +62,32 @@ def seed_cmd(
     upgrade(engine)
     result = seed_database(engine, items=items, seed=seed, progress=True)
     console.print(result.describe())
+
+
+@db_app.command("check")
+def check_cmd(
+    repair: bool = typer.Option(False, "--repair", help="Recompute the derived data if any of it is off."),
+    database_url: str | None = DatabaseUrlOption,
+) -> None:
+    """Check the derived data the triggers keep (dashboard counts, tag index) against the rows."""
+    from ailab.db import derived
+    from ailab.db.session import connect
+
+    engine = get_engine(database_url)
+    with connect(engine) as conn:
+        off = derived.drift(conn)
+    for what, n in off.items():
+        differ = f"{n:,} value differs" if n == 1 else f"{n:,} values differ"
+        console.print(f"{what}: {'exact' if n == 0 else differ + ' from the rows'}")
+    if not any(off.values()):
+        return
+    if not repair:
+        console.print("[red]Derived data is off[/red]; rerun with --repair to recompute it from the rows.")
+        raise typer.Exit(1)
+    with connect(engine, readonly=False) as conn:
+        derived.rebuild(conn)
+        conn.execute(text("UPDATE data_revision SET revision = revision + 1 WHERE id = 1"))
+    console.print("recomputed from the rows")
 
 
 def register(app: typer.Typer) -> None:
