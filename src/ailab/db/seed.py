@@ -367,13 +367,14 @@ def _generate_chunk(
         updated = created + timedelta(hours=rng.random() * 500)
         title = f"{rng.choice(_VERBS)} {rng.choice(_NOUNS)} for {rng.choice(_TOPICS)}"
         desc = descriptions[rng.randrange(len(descriptions))]
+        created_ts = w.ts(created)
         row = (
             item_id, f"WI-{item_id:06d}", title, desc, statuses_of_chunk[j], priorities[j], types[j],
             rng.choice(project_ids), f"dev{rng.randrange(12)}", "seed", float(rng.choice((1, 2, 4, 8, 16))),
-            False, False, w.ts(created), w.ts(min(updated, SEED_END)),
+            False, False, created_ts, w.ts(min(updated, SEED_END)),
         )  # fmt: skip
         for tag_id in set(rng.choices(tag_ids, cum_weights=zipf_cum, k=rng.randint(0, 6))):
-            links.append((item_id, tag_id, w.ts(created)))
+            links.append((item_id, tag_id, created_ts))
         # Only on earlier items of the same feature (a block of DEP_CLUSTER ids): the graph is a
         # DAG, and chains stay as short as real follow-up work, not one 100k-deep web.
         lo = max(1, item_id - (item_id - 1) % DEP_CLUSTER)
