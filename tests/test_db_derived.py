@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,9 @@ from ailab.db.migrate import downgrade, upgrade
 from ailab.db.models import Tag, WorkItem
 from ailab.db.seed import seed_database
 from ailab.db.session import connect
+from ailab.legacy.importer import import_legacy
+from ailab.legacy.synth import generate
+from ailab.legacy.writer import BULK_DERIVED_ROWS
 from ailab.vocab import PRIORITIES, STATUSES
 
 summary_module = importlib.import_module("ailab.queries.summary")
@@ -203,4 +207,15 @@ def test_cli_check_reports_drift_and_repairs_it(db_url: str, engine: Engine) -> 
     assert off.exit_code == 1 and "summary_counts: 1 value differs" in off.output and "--repair" in off.output
     fixed = runner.invoke(app, ["db", "check", "--repair", "--database-url", db_url])
     assert fixed.exit_code == 0 and "recomputed" in fixed.output
+    assert_exact(engine)
+
+
+def test_legacy_imports_keep_derived_exact(engine: Engine, tmp_path: Path, shared_dir: Path) -> None:
+    # The real file (78 items: row triggers), then a synthetic one large enough for the bulk
+    # path (triggers suspended, one rebuild), then an edited re-import.
+    import_legacy(shared_dir / "legacy" / "ai_lab.db", engine)
+    assert_exact(engine)
+    source = tmp_path / "synthetic.db"
+    generate(source, items=BULK_DERIVED_ROWS + 200, generation=2, seed=4, messes=True)
+    import_legacy(source, engine)
     assert_exact(engine)

@@ -234,8 +234,10 @@ class PlanWriter:
     def write_children(self) -> None:
         items = self.written("work_items")
         ids = self.ids["work_items"]
-        tag_links = [(ids[p.key], self.tag_ids[t]) for p in items for t in p.tags]
-        self._replace("work_item_tags", "work_item_id", "work_items", tag_links, ("work_item_id", "tag_id"))
+        # With the item's created_at (the page index's copy): no per-link fill afterwards.
+        tag_links = [(ids[p.key], self.tag_ids[t], p.values.get("created_at")) for p in items for t in p.tags]
+        self._replace("work_item_tags", "work_item_id", "work_items", tag_links,
+                      ("work_item_id", "tag_id", "item_created_at"))  # fmt: skip
         deps = [(ids[p.key], ids[d]) for p in items for d in p.depends_on]
         self._replace("work_item_dependencies", "work_item_id", "work_items", deps,
                       ("work_item_id", "depends_on_id"))  # fmt: skip
