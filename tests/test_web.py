@@ -117,19 +117,17 @@ async def test_summary_matches_the_database_and_is_cached_by_revision(web_url: s
         assert data["blocked"] == blocked
         assert len(data["created_per_week"]["counts"]) == 52 and len(data["top_tags"]) == 20
 
-        # A write through the API is visible on the very next load, which stays cheap: the
-        # write applied its delta to the cache, exactly what a full recompute gives.
+        # A write through the API moves the revision: the very next load recomputes it from the
+        # kept counts (cheap), and the one after is cached again.
         item = (await client.get("/api/work-items", params={"status": "todo", "limit": 1})).json()["items"][0]
         patched = await client.patch(f"/api/work-items/{item['key']}", json={"status": "done"}, headers=AUTH)
         assert patched.status_code == 200
         after = await client.get("/api/summary")
-        assert after.headers["x-summary-cache"] == "hit" and statements(after) == BUDGETS["summary_hit"]
+        assert after.headers["x-summary-cache"] == "miss" and statements(after) <= BUDGETS["summary_miss"]
         assert after.json()["by_status"]["done"] == data["by_status"]["done"] + 1
         assert after.json()["revision"] == data["revision"] + 1
-        app.state.ctx.cache.clear()
-        recomputed = await client.get("/api/summary")
-        assert recomputed.headers["x-summary-cache"] == "miss"
-        assert {**recomputed.json(), "generated_at": None} == {**after.json(), "generated_at": None}
+        cached = await client.get("/api/summary")
+        assert cached.headers["x-summary-cache"] == "hit" and cached.content == after.content
 
         # A change this server did not make (another process) is seen too: by a recompute.
         with connect(get_engine(web_url), readonly=False) as conn:

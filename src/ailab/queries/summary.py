@@ -87,15 +87,6 @@ def _top_tags(conn: Connection, limit: int = TOP_TAGS) -> list[dict[str, Any]]:
     return [{"name": name, "count": n} for name, n in conn.execute(stmt)]
 
 
-def live_tag_counts(conn: Connection) -> dict[str, int]:
-    """Items per tag name, for every tag with at least one item (1 statement, ~500 rows)."""
-    counts = (
-        select(work_item_tags.c.tag_id, func.count().label("n")).group_by(work_item_tags.c.tag_id).subquery()
-    )
-    stmt = select(tags.c.name, counts.c.n).join_from(counts, tags, tags.c.id == counts.c.tag_id)
-    return {name: int(n) for name, n in conn.execute(stmt)}
-
-
 def rank_tags(counts: Mapping[str, int], limit: int = TOP_TAGS) -> list[dict[str, Any]]:
     """The ``limit`` most used tags, ties broken by name: ``summary``'s ``top_tags`` from counts.
 
@@ -190,16 +181,9 @@ _KEPT_COUNTS = select(summary_counts.c.kind, summary_counts.c.key, summary_count
 _KEPT_TAG_COUNTS = select(tags.c.name, tags.c.item_count).where(tags.c.item_count > 0)
 
 
-def tag_counts(conn: Connection) -> dict[str, int]:
-    """Items per tag name, for every tag with at least one item (1 statement, ~500 rows)."""
-    return {name: int(n) for name, n in conn.execute(_KEPT_TAG_COUNTS)}
-
-
-def summary_with_tag_counts(
-    conn: Connection, *, clock: Clock = SYSTEM_CLOCK
-) -> tuple[dict[str, Any], dict[str, int]]:
-    """``summary`` and the count of every tag (2 statements): what a cache needs to keep
-    ``top_tags`` exact while it applies writes as deltas (a tag outside the top 20 may rise)."""
+def summary(conn: Connection, *, clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
+    """Totals, counts by status and priority, top 20 tags, items created per week over 52 weeks
+    and the number of blocked items, from the counts the triggers keep (2 statements)."""
     by_status = dict.fromkeys(STATUSES, 0)
     by_priority = dict.fromkeys(PRIORITIES, 0)
     weeks: list[tuple[str, int]] = []
@@ -213,22 +197,14 @@ def summary_with_tag_counts(
             weeks.append((key, int(n)))
         elif kind == "blocked":
             blocked = int(n)
-    counts = tag_counts(conn)
-    total = sum(by_status.values())
-    result: dict[str, Any] = {
-        "total": total,
+    tag_counts = {name: int(n) for name, n in conn.execute(_KEPT_TAG_COUNTS)}
+    return {
+        "total": sum(by_status.values()),
         "open": sum(by_status[s] for s in OPEN_STATUSES),
         "closed": sum(by_status[s] for s in CLOSED_STATUSES),
         "by_status": by_status,
         "by_priority": by_priority,
         "blocked": blocked,
-        "top_tags": rank_tags(counts),
+        "top_tags": rank_tags(tag_counts),
         "created_per_week": _weekly_window(weeks, clock),
     }
-    return result, counts
-
-
-def summary(conn: Connection, *, clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
-    """Totals, counts by status and priority, top 20 tags, items created per week over 52 weeks
-    and the number of blocked items, from the kept counts (2 statements)."""
-    return summary_with_tag_counts(conn, clock=clock)[0]

@@ -2,7 +2,7 @@
 
 The pieces: ``context`` (how requests reach the database), ``handlers`` (what each endpoint
 does), ``fastlane`` (the hot GETs without FastAPI's per-request machinery), ``summary_cache``
-(the summary behind a cheap change check, updated by this server's writes),
+(the summary's JSON behind a cheap change check, recomputed from the kept counts on a change),
 ``error_handlers``, ``profiling`` (Server-Timing, metrics, slow log) and ``page``.
 
 The FastAPI routes below declare the API (OpenAPI, request validation, the bearer-token

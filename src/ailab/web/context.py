@@ -6,7 +6,8 @@ they reach the database.
 * Postgres reads, and all writes (SQLite's ``BEGIN IMMEDIATE`` may wait for a lock), run in
   worker threads, at most as many at once as the pool has connections. A request that cannot
   get one within ``AILAB_POOL_TIMEOUT`` answers 503 with ``Retry-After`` instead of piling up.
-  Loads of the summary that wait for a recompute wait outside that limit (``SummaryCache``).
+* Writes are the plain ``queries`` writes in a write transaction; they bump ``data_revision``,
+  so the next summary load recomputes (``SummaryCache``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from ailab.settings import Settings
 from ailab.web.metrics import WebMetrics
 from ailab.web.page import DashboardPage
 from ailab.web.summary_cache import SummaryCache, snapshot_engine
-from ailab.web.summary_state import SummaryDelta
 
 T = TypeVar("T")
 
@@ -111,25 +111,17 @@ class WebContext:
 
         return run() if self.inline_reads else await self.in_thread(run)
 
-    async def write(self, fn: Callable[[Connection], tuple[T, SummaryDelta]]) -> T:
-        """Run a write that reports its summary delta; the cache applies it once committed."""
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in a write transaction, in a worker thread."""
 
-        def run() -> tuple[T, SummaryDelta]:
+        def run() -> T:
             with connect(self.engine, readonly=False) as conn:
                 return fn(conn)
 
-        self.cache.write_started()
-        delta: SummaryDelta | None = None
-        try:
-            result, delta = await self.in_thread(run)
-            return result
-        finally:
-            self.cache.write_finished(delta)
-            if delta is not None:
-                self.metrics.summary_deltas.inc()
+        return await self.in_thread(run)
 
     async def summary(self) -> tuple[bytes, bool]:
         """The summary JSON and whether it came from the cache."""
-        body, hit = await self.cache.load(self.read_snapshot)
+        body, hit = await self.read_snapshot(self.cache.probe)
         (self.metrics.summary_hits if hit else self.metrics.summary_misses).inc()
         return body, hit

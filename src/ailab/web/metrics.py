@@ -5,7 +5,6 @@
   cost the database (from ``ailab.db.trace``).
 * ``ailab_db_pool_connections_in_use``: connections checked out of the pool, read at scrape time.
 * ``ailab_summary_cache_total{result}``: summary cache hits and misses (recomputes).
-* ``ailab_summary_deltas_total``: writes through this server applied to the cached summary.
 
 Label children are looked up once per label set and kept (``labels()`` costs a lock and a hash).
 """
@@ -59,11 +58,6 @@ class WebMetrics:
         )
         self.summary_hits = self.summary_cache.labels("hit")
         self.summary_misses = self.summary_cache.labels("miss")
-        self.summary_deltas = Counter(
-            "ailab_summary_deltas",
-            "Writes applied to the cached summary as deltas (no recompute).",
-            registry=self.registry,
-        )
         self._route_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         pool_in_use = Gauge(
             "ailab_db_pool_connections_in_use", "Database connections checked out.", registry=self.registry
