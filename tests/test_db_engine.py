@@ -143,3 +143,22 @@ def test_tracer_counts_statements_and_time(engine: Engine) -> None:
     assert any(s.sql == "SELECT 3" for s in inner.statements)
     assert not any(s.sql == "SELECT 4" for s in inner.statements)
     assert {"SELECT 3", "SELECT 4"} <= {s.sql for s in outer.statements}
+
+
+def test_postgres_reads_run_in_autocommit_unless_a_snapshot_is_asked_for(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads keep their deferred transaction: one snapshot for free")
+    with connect(engine) as conn:
+        assert conn.connection.driver_connection.autocommit is True  # type: ignore[union-attr]
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+    with connect(engine, readonly=False) as conn:
+        assert conn.connection.driver_connection.autocommit is False  # type: ignore[union-attr]
+    snapshot = engine.execution_options(isolation_level="REPEATABLE READ")
+    with connect(snapshot) as conn:
+        driver = conn.connection.driver_connection
+        assert driver.autocommit is False  # type: ignore[union-attr]
+        level = conn.execute(text("SHOW transaction_isolation")).scalar()
+        assert level == "repeatable read"
+    # A connection back in the pool is a plain transactional one again.
+    with engine.connect() as conn:
+        assert conn.connection.driver_connection.autocommit is False  # type: ignore[union-attr]

