@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, create_engine, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from ailab.db import connect, get_engine, session, trace
@@ -88,8 +88,25 @@ def bench_lookup(ctx: BenchContext) -> list[Measurement]:
         return baselines.legacy_lookup(ctx.database_url, next_key())
 
     rounds = 2 if ctx.quick else 3
-    t = compare({"core": pooled_core, "orm": pooled_orm, "old": engine_per_call}, rounds=rounds)
+    candidates: dict[str, Callable[[], Any]] = {
+        "core": pooled_core,
+        "orm": pooled_orm,
+        "old": engine_per_call,
+    }
     dialect = engine.dialect.name
+    held = None
+    bare_engine = None
+    if dialect == "postgresql":
+        candidates["floor"], held = _held_psycopg_lookup(engine, next_key)
+        bare_engine = create_engine(engine.url, pool_pre_ping=True, isolation_level="AUTOCOMMIT")
+        candidates["bare"] = _bare_pool_lookup(bare_engine, next_key)
+    try:
+        t = compare(candidates, rounds=rounds)
+    finally:
+        if held is not None:
+            held.close()
+        if bare_engine is not None:
+            bare_engine.dispose()
     goal = Target(10.0 if dialect == "sqlite" else 30.0, "x faster", ">=", source="issue")
     ratio_note = "goal: >= 10x faster than engine-per-call on SQLite, >= 30x on Postgres"
     core = _row("checkout + one-row lookup (pooled, Core)", t["core"], t["old"], "engine per call",
@@ -98,7 +115,48 @@ def bench_lookup(ctx: BenchContext) -> list[Measurement]:
     core.extra["ratio_goal_met"] = core.ratio >= goal.value
     orm = _row("checkout + one-row lookup (pooled, ORM session)", t["orm"], t["old"], "engine per call",
                target=DATABASE_QUERY, note="the ORM adds ~100-300 us per lookup (limits.md row 8)")  # fmt: skip
-    return [core, orm]
+    if "floor" not in t:
+        return [core, orm]
+    bare = _row(
+        "Postgres stack ceiling: a bare SQLAlchemy pool with pool_pre_ping (no ailab code)",
+        t["bare"],
+        t["old"],
+        "engine per call",
+        note="the required stack (SQLAlchemy QueuePool + pool_pre_ping + psycopg 3) on its own",
+    )
+    floor = _row(
+        "Postgres floor: ping + lookup on a held psycopg connection (2 round trips, no pool, no ORM)",
+        t["floor"],
+        t["old"],
+        "engine per call",
+        note="pool_pre_ping costs each checkout a round trip: the best ratio a pinged pool could reach here",
+    )
+    return [core, orm, bare, floor]
+
+
+def _bare_pool_lookup(bare: Engine, next_key: Callable[[], Any]) -> Callable[[], Any]:
+    by_key = text("SELECT id, title, status FROM work_items WHERE key = :k")
+
+    def lookup() -> Any:
+        with bare.connect() as conn:
+            return conn.execute(by_key, {"k": next_key()}).first()
+
+    return lookup
+
+
+def _held_psycopg_lookup(engine: Engine, next_key: Callable[[], Any]) -> tuple[Callable[[], Any], Any]:
+    """A ping and the lookup on one held autocommit psycopg connection (and that connection)."""
+    import psycopg
+
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    held = psycopg.connect(dsn, autocommit=True)
+    sql = "SELECT id, title, status FROM work_items WHERE key = %s"
+
+    def ping_and_lookup() -> Any:
+        held.execute("SELECT 1").fetchone()
+        return held.execute(sql, (next_key(),)).fetchone()
+
+    return ping_and_lookup, held
 
 
 def _json_baseline_conn(ctx: BenchContext, engine: Engine) -> sqlite3.Connection:
