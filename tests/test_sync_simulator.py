@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import shutil
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.engine import Engine
 
 from ailab.clock import FakeClock
-from ailab.db import get_engine, session
+from ailab.db import connect, derived, get_engine, session
 from ailab.db.migrate import upgrade
 from ailab.db.models import (
     AcceptanceCriterion,
@@ -31,6 +32,8 @@ from ailab.db.seed import seed_database
 from ailab.settings import Secret
 from ailab.sync.harness import TEST_TOKEN, SimulatedGitHub, compare_remote
 from ailab.sync.simulator import SimulatorConfig
+
+summary_module = importlib.import_module("ailab.queries.summary")
 
 _copies = itertools.count()
 
@@ -287,10 +290,16 @@ def test_sync_on_each_backend(engine: Engine) -> None:
     assert gh.run(engine).created == 12
     edit(engine, "WI-000002", title="Edited", status="done")
     gh.sim.edit_issue(gh.repository, _links(engine)["WI-000003"], title="[WI-000003] From GitHub")
+    gh.sim.edit_issue(gh.repository, _links(engine)["WI-000004"], state="closed", state_reason="completed")
     summary = gh.run(engine, pull=True)
-    assert summary.updated == 1 and summary.pulled == 1
+    # WI-000002 pushed; WI-000004 pulled as done, then pushed once for its status label.
+    assert summary.updated == 2 and summary.pulled == 2
     assert compare_remote(engine, gh).ok
     assert gh.run(engine).writes == 0
+    # The pull's bulk writes went through the triggers: the dashboard's kept counts are exact.
+    with connect(engine) as conn:
+        assert derived.drift(conn) == dict.fromkeys(derived.drift(conn), 0)
+        assert summary_module.summary(conn) == summary_module.live_summary(conn)
 
 
 def test_a_lost_links_table_is_rebuilt_by_marker_without_duplicates(fresh: Callable[[], Engine]) -> None:
