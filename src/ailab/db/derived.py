@@ -57,11 +57,12 @@ def _deltas(row: str, sign: str, dialect: str) -> list[str]:
 def _apply(deltas: list[str]) -> str:
     # Summed per key first: Postgres refuses an upsert that touches one row twice, and an
     # update that changes nothing (the same status before and after) then writes nothing.
-    # ``WHERE true`` resolves SQLite's INSERT ... SELECT ... ON CONFLICT parsing ambiguity.
+    # ``WHERE true`` resolves SQLite's INSERT ... SELECT ... ON CONFLICT parsing ambiguity;
+    # ORDER BY makes concurrent Postgres writers lock the counter rows in one order (no deadlock).
     return (
         "INSERT INTO summary_counts (kind, key, n) SELECT kind, key, SUM(d) FROM ("
         + " UNION ALL ".join(deltas)
-        + ") AS deltas WHERE true GROUP BY kind, key HAVING SUM(d) <> 0 "
+        + ") AS deltas WHERE true GROUP BY kind, key HAVING SUM(d) <> 0 ORDER BY kind, key "
         "ON CONFLICT (kind, key) DO UPDATE SET n = summary_counts.n + excluded.n"
     )
 
