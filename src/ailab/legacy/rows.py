@@ -102,16 +102,22 @@ class RowContext:
 
     # --- readers ----------------------------------------------------------------------------
 
+    def _absent(self, name: str, raw: Any) -> bool:
+        """Record an empty value or a NULL text (``'None'``, ``'null'``): nothing to read."""
+        if raw is None or raw == "":
+            self.out(name, "empty")
+            return True
+        if null_text(raw):
+            self.mapped(name, raw, "NULL")
+            return True
+        return False
+
     def text(self, name: str, *, value: Any = ..., dest: str | None = None) -> str | None:
         """A text field; ``'None'``/``'null'`` text and ``''`` become None (recorded)."""
         raw = self.values.get(name) if value is ... else value
-        if raw is None or raw == "":
-            self.out(name, "empty")
+        if self._absent(name, raw):
             return None
         if isinstance(raw, str):
-            if null_text(raw):
-                self.mapped(name, raw, "NULL")
-                return None
             self.out(name, f"imported -> {dest or self.target + '.' + name}")
             return raw
         if isinstance(raw, bytes):
@@ -122,11 +128,7 @@ class RowContext:
 
     def datetime(self, name: str, *, value: Any = ..., dest: str | None = None) -> datetime | None:
         raw = self.values.get(name) if value is ... else value
-        if raw is None or raw == "":
-            self.out(name, "empty")
-            return None
-        if null_text(raw):
-            self.mapped(name, raw, "NULL")
+        if self._absent(name, raw):
             return None
         formats = self.report.date_formats.setdefault(f"{self.table}.{name}", Counter())
         formats[date_format(raw)] += 1
@@ -141,11 +143,7 @@ class RowContext:
         self, name: str, *, value: Any = ..., whole: bool = False, dest: str | None = None
     ) -> float | int | None:
         raw = self.values.get(name) if value is ... else value
-        if raw is None or raw == "":
-            self.out(name, "empty")
-            return None
-        if null_text(raw):
-            self.mapped(name, raw, "NULL")
+        if self._absent(name, raw):
             return None
         parsed, problem = parse_int(raw) if whole else parse_float(raw)
         if problem is not None:
@@ -180,11 +178,7 @@ class RowContext:
         account the field again when ``ok`` is False.
         """
         raw = self.values.get(name)
-        if raw is None or raw == "":
-            self.out(name, "empty")
-            return None, True
-        if null_text(raw):
-            self.mapped(name, raw, "NULL")
+        if self._absent(name, raw):
             return None, True
         parsed, problem = parse_json(raw)
         if problem is not None:
