@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from sqlalchemy import text
 
 from ailab.db.engine import get_engine
 
@@ -71,6 +70,7 @@ def check_cmd(
 ) -> None:
     """Check the derived data the triggers keep (dashboard counts, tag index) against the rows."""
     from ailab.db import derived
+    from ailab.db.revision import bump_revision
     from ailab.db.session import connect
 
     engine = get_engine(database_url)
@@ -86,7 +86,7 @@ def check_cmd(
         raise typer.Exit(1)
     with connect(engine, readonly=False) as conn:
         derived.rebuild(conn)
-        conn.execute(text("UPDATE data_revision SET revision = revision + 1 WHERE id = 1"))
+        bump_revision(conn)
     console.print("recomputed from the rows")
 
 

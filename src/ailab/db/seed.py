@@ -31,6 +31,7 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 from ailab.db import derived
 from ailab.db.engine import WRITE_OPTION
 from ailab.db.models import Base
+from ailab.db.revision import bump_revision
 from ailab.vocab import CLOSED_STATUSES
 
 SEED_END = datetime(2026, 11, 1, 12, 0, 0)
@@ -227,7 +228,7 @@ def seed_database(engine: Engine, items: int, seed: int = 42, progress: bool = F
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
                 )
-        conn.exec_driver_sql("UPDATE data_revision SET revision = revision + 1 WHERE id = 1")
+        bump_revision(conn)
     t1 = time.perf_counter()
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")

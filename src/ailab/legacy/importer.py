@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from ailab.clock import Clock, SystemClock
 from ailab.db.engine import get_engine
+from ailab.db.revision import bump_revision
 from ailab.db.session import connect
 from ailab.errors import LegacyImportError
 from ailab.legacy.planner import build_plan
@@ -106,7 +107,7 @@ def _import(
                 plan = build_plan(source, state, report, now)
             report.changed = PlanWriter(conn, plan, state, now, on_stage).run()
             if report.changed:
-                conn.execute(text("UPDATE data_revision SET revision = revision + 1 WHERE id = 1"))
+                bump_revision(conn)
             report.unresolved_refs = int(
                 conn.execute(text("SELECT COUNT(*) FROM unresolved_refs")).scalar() or 0
             )

@@ -32,6 +32,7 @@ from ailab.clock import SYSTEM_CLOCK
 from ailab.db import connect
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
+from ailab.db.revision import bump_revision
 from ailab.db.scratch import scratch_schema, scratch_sqlite
 from ailab.db.seed import seed_database
 from ailab.perf.baselines_sync import BaselineRun, old_push
@@ -136,7 +137,7 @@ def _add_new_items(engine: Engine, count: int) -> None:
                 ),
                 {"id": top + n, "key": f"NEW-{n:04d}", "title": f"New item {n}"},
             )
-        conn.execute(text("UPDATE data_revision SET revision = revision + 1 WHERE id = 1"))
+        bump_revision(conn)
 
 
 def _content_ops_per_item(engine: Engine, items: int) -> float:

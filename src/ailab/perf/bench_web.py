@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from ailab.db import get_engine
+from ailab.db.revision import bump_revision
 from ailab.perf.baselines import build_json_table
 from ailab.perf.baselines_dashboard import generate_static_dashboard
 from ailab.perf.registry import BenchContext, Measurement, Target, benchmark
@@ -197,7 +198,7 @@ def _loopback(ctx: BenchContext, baseline_ms: float) -> list[Measurement]:
         after_write: list[float] = []
         for _ in range(10 if ctx.quick else 40):
             with engine.begin() as conn:
-                conn.exec_driver_sql("UPDATE data_revision SET revision = revision + 1 WHERE id = 1")
+                bump_revision(conn)
             started = time.perf_counter_ns()
             client.get("/api/summary").raise_for_status()
             samples.append((time.perf_counter_ns() - started) / 1e6)

@@ -13,7 +13,8 @@ budget that the tests assert on SQLite and Postgres:
 =========================  ==========================================================
 """
 
-from ailab.queries._tables import current_revision, resolve_item_id
+from ailab.db.revision import read_revision as current_revision
+from ailab.queries._tables import resolve_item_id
 from ailab.queries.cursor import decode_cursor, encode_cursor
 from ailab.queries.explain import explain
 from ailab.queries.graph import DEFAULT_MAX_DEPTH, BlockerChain, blocker_chain, reaches, transitive_blockers

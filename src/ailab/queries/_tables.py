@@ -23,7 +23,6 @@ dependencies: Table = _tables["work_item_dependencies"]
 criteria: Table = _tables["acceptance_criteria"]
 blockers: Table = _tables["blockers"]
 github_links: Table = _tables["github_links"]
-data_revision: Table = _tables["data_revision"]
 summary_counts: Table = _tables["summary_counts"]
 
 
@@ -53,9 +52,3 @@ def resolve_item_id(conn: Connection, key_or_id: int | str) -> int:
             f"No work item {key_or_id!r}; check the id or key (list them with GET /api/work-items)."
         )
     return int(found)
-
-
-def current_revision(conn: Connection) -> int:
-    """The data revision counter (one primary-key lookup): changes whenever any data changes."""
-    value = conn.execute(select(data_revision.c.revision).where(data_revision.c.id == 1)).scalar()
-    return int(value or 0)

@@ -23,11 +23,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ailab.clock import SYSTEM_CLOCK, Clock
+from ailab.db.revision import bump_revision
 from ailab.errors import NotFoundError, ValidationError
 from ailab.queries._tables import (
     blockers,
     criteria,
-    data_revision,
     dependencies,
     projects,
     resolve_item_id,
@@ -312,12 +312,6 @@ def _column_values(conn: Connection, clean: Mapping[str, Any], item_id: int | No
     return values
 
 
-def _bump_revision(conn: Connection) -> None:
-    conn.execute(
-        update(data_revision).where(data_revision.c.id == 1).values(revision=data_revision.c.revision + 1)
-    )
-
-
 def create_work_item(
     target: Session | Connection, data: Mapping[str, Any], *, clock: Clock = SYSTEM_CLOCK
 ) -> dict[str, Any]:
@@ -327,7 +321,7 @@ def create_work_item(
     conn = _connection(target)
     try:
         with conn.begin_nested():
-            _bump_revision(conn)
+            bump_revision(conn)
             key = clean.get("key")
             if key is not None and key in clean.get("depends_on", []):
                 raise ValidationError("A work item cannot depend on itself; remove it from depends_on.")
@@ -379,7 +373,7 @@ def update_work_item(
     conn = _connection(target)
     try:
         with conn.begin_nested():
-            _bump_revision(conn)
+            bump_revision(conn)
             item_id = resolve_item_id(conn, key_or_id)
             values = _column_values(conn, clean, item_id)
             values["updated_at"] = _now(clock)

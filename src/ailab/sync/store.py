@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, select, text, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from ailab.db import connect
@@ -32,6 +32,7 @@ from ailab.db.models import (
     WorkItemTag,
     utcnow,
 )
+from ailab.db.revision import bump_revision
 from ailab.sync.mapping import LocalItem
 
 LINKS = cast(Table, GitHubLink.__table__)
@@ -117,10 +118,6 @@ def _fetch(conn: Connection, sql: str) -> list[Any]:
         cursor.close()
 
 
-def _bump(conn: Connection) -> None:
-    conn.execute(text("UPDATE data_revision SET revision = revision + 1 WHERE id = 1"))
-
-
 class SyncStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -198,7 +195,7 @@ class SyncStore:
                     for wid, repo in rows
                 ],
             )
-            _bump(conn)
+            bump_revision(conn)
 
     def delete_pending(self, work_item_ids: Iterable[int]) -> None:
         ids = list(work_item_ids)
@@ -206,7 +203,7 @@ class SyncStore:
             return
         with connect(self.engine, readonly=False) as conn:
             conn.execute(delete(LINKS).where(and_(LINKS.c.work_item_id.in_(ids), LINKS.c.state == "pending")))
-            _bump(conn)
+            bump_revision(conn)
 
     def link(self, issues: Sequence[LinkedIssue]) -> None:
         """Pending (or absent) links -> linked to their issues."""
@@ -233,7 +230,7 @@ class SyncStore:
                     for i in issues
                 ],
             )
-            _bump(conn)
+            bump_revision(conn)
 
     def update_hashes(self, rows: Sequence[tuple[int, str, datetime | None]]) -> None:
         """``(work_item_id, content_hash, remote_updated_at)`` after GitHub confirmed a write."""
@@ -247,7 +244,7 @@ class SyncStore:
         )
         with connect(self.engine, readonly=False) as conn:
             conn.execute(stmt, [{"wid": w, "hash": h, "updated": u} for w, h, u in rows])
-            _bump(conn)
+            bump_revision(conn)
 
     # -- labels, pages, watermark ----------------------------------------------------------------
     def labels(self, repository: str) -> dict[str, str]:
@@ -270,7 +267,7 @@ class SyncStore:
                 insert(LABELS),
                 [{"repository": repository, "name": n, "node_id": i} for n, i in labels.items()],
             )
-            _bump(conn)
+            bump_revision(conn)
 
     def pages(self, repository: str, prefix: str) -> dict[str, tuple[str | None, str | None]]:
         """Stored ``page_key -> (etag, body_hash)`` of one listing."""
@@ -319,7 +316,7 @@ class SyncStore:
                         for k, (e, b) in pages.items()
                     ],
                 )
-            _bump(conn)
+            bump_revision(conn)
 
     def watermark(self, repository: str) -> datetime | None:
         with connect(self.engine) as conn:
@@ -339,7 +336,7 @@ class SyncStore:
                 conn.execute(insert(STATE).values(repository=repository, **values))
             else:
                 conn.execute(update(STATE).where(STATE.c.repository == repository).values(**values))
-            _bump(conn)
+            bump_revision(conn)
 
     # -- pulled changes --------------------------------------------------------------------------
     def apply_item_changes(self, changes: Sequence[ItemChange]) -> None:
@@ -382,7 +379,7 @@ class SyncStore:
                                 for n, (body, done) in enumerate(change.criteria)
                             ],
                         )
-            _bump(conn)
+            bump_revision(conn)
 
     @staticmethod
     def _tag_ids(conn: Connection, names: set[str]) -> dict[str, int]:

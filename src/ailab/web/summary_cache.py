@@ -26,12 +26,9 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from ailab.clock import SYSTEM_CLOCK, Clock
-from ailab.queries._tables import data_revision
+from ailab.db.revision import read_revision
 from ailab.queries.summary import summary
 from ailab.web.responses import dumps
-
-# The change check, sent as plain SQL: the cheapest statement SQLAlchemy runs (and traces).
-REVISION_SQL = f"SELECT revision FROM {data_revision.name} WHERE id = 1"
 
 
 def snapshot_engine(engine: Engine) -> Engine:
@@ -43,10 +40,6 @@ def snapshot_engine(engine: Engine) -> Engine:
     if engine.dialect.name == "postgresql":
         return engine.execution_options(isolation_level="REPEATABLE READ")
     return engine
-
-
-def read_revision(conn: Connection) -> int:
-    return int(conn.exec_driver_sql(REVISION_SQL).scalar() or 0)
 
 
 def render(data: dict[str, Any], *, revision: int, generated_at: datetime) -> bytes:
