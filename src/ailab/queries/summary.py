@@ -62,9 +62,12 @@ def _counts(conn: Connection) -> dict[str, Any]:
     for status, priority, count in conn.execute(stmt):
         by_status[status] = by_status.get(status, 0) + count
         by_priority[priority] = by_priority.get(priority, 0) + count
-    total = sum(by_status.values())
+    return _totals(by_status, by_priority)
+
+
+def _totals(by_status: dict[str, int], by_priority: dict[str, int]) -> dict[str, Any]:
     return {
-        "total": total,
+        "total": sum(by_status.values()),
         "open": sum(by_status[s] for s in OPEN_STATUSES),
         "closed": sum(by_status[s] for s in CLOSED_STATUSES),
         "by_status": by_status,
@@ -199,11 +202,7 @@ def summary(conn: Connection, *, clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
             blocked = int(n)
     tag_counts = {name: int(n) for name, n in conn.execute(_KEPT_TAG_COUNTS)}
     return {
-        "total": sum(by_status.values()),
-        "open": sum(by_status[s] for s in OPEN_STATUSES),
-        "closed": sum(by_status[s] for s in CLOSED_STATUSES),
-        "by_status": by_status,
-        "by_priority": by_priority,
+        **_totals(by_status, by_priority),
         "blocked": blocked,
         "top_tags": rank_tags(tag_counts),
         "created_per_week": _weekly_window(weeks, clock),
