@@ -309,9 +309,8 @@ def page_query(
     if any_names:
         groups.insert(0, any_names)
     for i, group in enumerate(groups):
-        params[f"tags_{i}"] = group
-    if groups and len(groups[0]) == 1:
-        params["tags_0"] = groups[0][0]  # one tag: walked by index (see _tag_walk)
+        # A single first tag is a plain value: its index is walked (see _tag_walk).
+        params[f"tags_{i}"] = group[0] if i == 0 and len(group) == 1 else group
     if cursor:
         params["after_created"], params["after_id"] = decode_cursor(cursor)
     return _page_stmt(_shape_of(dialect, params)), params
