@@ -148,6 +148,8 @@ class Settings:
     pool_timeout: float = 2.0
     sqlite_busy_timeout_ms: int = 5000
     api_token: Secret | None = None
+    max_body_bytes: int = 1_048_576  # request bodies above this answer 413
+    cors_origins: tuple[str, ...] = ()  # no CORS headers unless origins are listed
     slow_request_ms: float = 0.0  # 0 disables the slow-request log
     summary_cache_seconds: float = 60.0  # an upper bound: every write bumps data_revision anyway
     github_api_url: str = "https://api.github.com"
@@ -177,6 +179,8 @@ class Settings:
             pool_timeout=_env_float(env, "AILAB_POOL_TIMEOUT", 2.0, minimum=0.01),
             sqlite_busy_timeout_ms=_env_int(env, "AILAB_SQLITE_BUSY_TIMEOUT_MS", 5000),
             api_token=_env_secret(env, "AILAB_API_TOKEN"),
+            max_body_bytes=_env_int(env, "AILAB_MAX_BODY_BYTES", 1_048_576, minimum=1024),
+            cors_origins=tuple(o.strip() for o in env.get("AILAB_CORS_ORIGINS", "").split(",") if o.strip()),
             slow_request_ms=_env_float(env, "AILAB_SLOW_REQUEST_MS", 0.0),
             summary_cache_seconds=_env_float(env, "AILAB_SUMMARY_CACHE_SECONDS", 60.0),
             github_api_url=env.get("AILAB_GITHUB_API_URL") or "https://api.github.com",
