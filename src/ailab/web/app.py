@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import StringConstraints
 from sqlalchemy import event
@@ -134,6 +135,14 @@ def create_app(
     if fast_lane:
         app.add_middleware(FastLane, ctx=ctx, routes=lambda: app.routes)
     app.add_middleware(ProfilingMiddleware, metrics=metrics, slow_request_ms=settings.slow_request_ms)
+    origins = [o.strip() for o in (settings.cors_origins or "").split(",") if o.strip()]
+    if origins:  # no CORS headers at all unless configured: browsers then keep other sites out
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     error_handlers.install(app)
     problems.install(app)
     _add_routes(app, ctx)
