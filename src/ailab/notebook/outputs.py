@@ -3,7 +3,9 @@
 * a terminal escape sequence anywhere in a text output (spinner frames, colour codes);
 * a traceback (an ``error`` output, or one printed to a stream);
 * a chart that did not render: matplotlib's ``<Figure size ... with N Axes>`` text without an
-  image beside it, or a cell tagged ``chart`` with no ``image/png`` / ``image/svg+xml`` output.
+  image beside it, or a cell tagged ``chart`` with no image: an ``image/png`` / ``image/svg+xml``
+  output, or a PNG/SVG embedded as a ``data:`` URI in an HTML output (the rich reprs of
+  ``ailab.perf.reprs`` carry their charts that way, to stay one self-contained fragment).
 
 Outputs are nbformat-shaped dicts (``output_type``, ``text`` or ``data``), as saved in an
 ``.ipynb`` file and as nbval collects them.
@@ -33,9 +35,20 @@ def _texts(output: Mapping[str, Any]) -> list[str]:
     return found
 
 
+EMBEDDED_IMAGE = re.compile(r"""<img\b[^>]*\bsrc=["']data:image/(?:png|svg\+xml)[;,]""", re.I)
+
+
+def _images(output: Mapping[str, Any]) -> int:
+    data = output.get("data") or {}
+    if any(m in data for m in IMAGE_TYPES):
+        return 1
+    page = data.get("text/html", "")
+    return len(EMBEDDED_IMAGE.findall("".join(page) if isinstance(page, list) else str(page)))
+
+
 def image_count(outputs: Iterable[Mapping[str, Any]]) -> int:
-    """How many outputs carry an image."""
-    return sum(1 for o in outputs if any(m in (o.get("data") or {}) for m in IMAGE_TYPES))
+    """How many images the outputs show (image outputs, and images embedded in HTML outputs)."""
+    return sum(_images(o) for o in outputs)
 
 
 def output_problems(outputs: Sequence[Mapping[str, Any]], tags: Iterable[str] = ()) -> list[str]:
@@ -44,7 +57,7 @@ def output_problems(outputs: Sequence[Mapping[str, Any]], tags: Iterable[str] = 
     for i, output in enumerate(outputs):
         if output.get("output_type") == "error":
             problems.append(f"output {i}: a traceback ({output.get('ename')}: {output.get('evalue')})")
-        has_image = any(m in (output.get("data") or {}) for m in IMAGE_TYPES)
+        has_image = _images(output) > 0
         for text in _texts(output):
             if "\x1b" in text:
                 at = text.index("\x1b")

@@ -389,6 +389,7 @@ def measurements(figures: SyncFigures, report_items: int) -> list[Measurement]:
                 "content creations per item (issue, blocked-by edges, labels) at GitHub's 500/h beyond the "
                 "first 500; the old code would hit GitHub's limits too, and fail with 403s"
             ),
+            extra={"key": "push_hours"},
         )
     )
     for key, label, calls, seconds, in_flight in (
