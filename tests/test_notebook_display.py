@@ -15,7 +15,7 @@ from IPython.core.formatters import DisplayFormatter
 from rich.console import Console
 
 from ailab.cli.steps import animated, steps
-from ailab.notebook.outputs import notebook_problems, output_problems
+from ailab.notebook.outputs import image_count, notebook_problems, output_problems
 from ailab.notebook.progress import Progress, plain_env, run_command, strip_ansi
 from ailab.perf import charts
 from ailab.perf.compare import BASE, Comparison
@@ -113,9 +113,8 @@ def test_every_chart_displays_as_a_png_without_pyplot(tmp_path: Path) -> None:
     ]
     assert len(made) == 7 + len(REVIEW_TABLE)
     for chart in made:
-        mimes = _mimes(chart)
-        assert isinstance(mimes.get("image/png"), bytes | str), type(chart)
-        assert chart._repr_png_().startswith(PNG)
+        mimes = _mimes(chart)  # what IPython sends the notebook: it calls _repr_png_
+        assert isinstance(mimes.get("image/png"), bytes) and mimes["image/png"].startswith(PNG), type(chart)
         assert output_problems([{"output_type": "display_data", "data": mimes}], tags=["chart"]) == []
 
 
@@ -237,6 +236,11 @@ def test_output_problems() -> None:
     notebook = {"cells": [{"cell_type": "code", "metadata": {"tags": ["chart"]}, "outputs": clean},
                           {"cell_type": "markdown", "metadata": {}, "source": ""}]}  # fmt: skip
     assert list(notebook_problems(notebook)) == [0]
+    embedded = {
+        "output_type": "display_data",
+        "data": {"text/html": '<div><img alt="x" src="data:image/png;base64,AA"></div>'},
+    }
+    assert output_problems([embedded], tags=["chart"]) == [] and image_count([embedded, embedded]) == 2
 
 
 def test_import_ailab_stays_lean() -> None:
