@@ -313,3 +313,15 @@ def test_binding_beyond_loopback_warns(caplog: pytest.LogCaptureFixture) -> None
     caplog.clear()
     warn_if_exposed("192.168.1.5", Settings(api_token=Secret(TOKEN)))
     assert "writes need the bearer token" in caplog.text and TOKEN not in caplog.text
+
+
+def test_fuzz_report_tells_expected_server_log_lines_from_errors(tmp_path: Path) -> None:
+    from ailab.perf.fuzz import read_server_log
+
+    log = tmp_path / "server.log"
+    log.write_text(
+        "WARNING:  Invalid HTTP request received.\n\n"
+        "ERROR ailab.web: unexpected error on POST /api/work-items\nTraceback (most recent call last):\n"
+    )
+    unexpected, expected = read_server_log(log)
+    assert expected == 1 and len(unexpected) == 2 and unexpected[0].startswith("ERROR")
