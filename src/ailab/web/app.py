@@ -7,7 +7,8 @@ does), ``fastlane`` (the hot GETs without FastAPI's per-request machinery), ``su
 
 The FastAPI routes below declare the API (OpenAPI, request validation, the bearer-token
 dependency); GET requests the fast lane accepts skip them but run the same handlers.
-Middleware, outermost first: FastAPI's own, profiling, fast lane, FastAPI's router.
+Middleware, outermost first: FastAPI's own, CORS (only if configured), security headers, profiling,
+fast lane, body limit, FastAPI's router.
 """
 
 from __future__ import annotations
@@ -43,12 +44,18 @@ from ailab.web.response_models import Blockers, Health, Summary, WorkItemPage
 from ailab.web.response_models import WorkItem as WorkItemAnswer
 from ailab.web.responses import JSONBytesResponse
 from ailab.web.schemas import WorkItemCreate, WorkItemPatch
+from ailab.web.security_headers import SecurityHeaders
 from ailab.web.summary_cache import SummaryCache
 
 log = logging.getLogger("ailab.web")
 
 Ref = Annotated[
-    str, Path(pattern=schemas.REF_PATTERN, description="Work item id (digits) or key (e.g. WI-000042).")
+    str,
+    Path(
+        pattern=schemas.REF_PATTERN,
+        description="Work item id (digits) or key (e.g. WI-000042).",
+        examples=["WI-000001", "2"],
+    ),
 ]
 StatusFilter = Annotated[str, StringConstraints(pattern=schemas.STATUS_LIST_PATTERN)]
 PriorityFilter = Annotated[str, StringConstraints(pattern=schemas.PRIORITY_LIST_PATTERN)]
@@ -135,6 +142,7 @@ def create_app(
     if fast_lane:
         app.add_middleware(FastLane, ctx=ctx, routes=lambda: app.routes)
     app.add_middleware(ProfilingMiddleware, metrics=metrics, slow_request_ms=settings.slow_request_ms)
+    app.add_middleware(SecurityHeaders)
     origins = [o.strip() for o in (settings.cors_origins or "").split(",") if o.strip()]
     if origins:  # no CORS headers at all unless configured: browsers then keep other sites out
         app.add_middleware(
