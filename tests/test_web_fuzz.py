@@ -30,7 +30,7 @@ from ailab.settings import Secret, Settings
 from ailab.web import create_app
 
 TOKEN = "fuzz-token-in-process"
-ITEMS = 30
+ITEMS = 20
 SEED = 20261204
 # Small on purpose (make test's time budget); `make fuzz` runs the same with 100+ per operation.
 CONFIG: dict[str, Any] = {
@@ -98,7 +98,7 @@ def _reseed(engine: Engine) -> None:
 # here rather than with ``schemathesis.pytest.from_fixture``, which fails on pytest 9.)
 _PUBLISHED = create_app(Settings(database_url="sqlite://"), warm_up=False).openapi()
 STATEFUL = hypothesis.settings(
-    max_examples=8,
+    max_examples=6,
     stateful_step_count=6,
     derandomize=True,  # the same scenarios every run
     database=None,
