@@ -38,6 +38,7 @@ CONFIG: dict[str, Any] = {
     "headers": {"Authorization": f"Bearer {TOKEN}"},
     "checks": {"enabled": True},
     "generation": {"max-examples": 6, "database": "none"},
+    "cache": {"enabled": False},  # no state left behind in the working tree
     "phases": {
         "examples": {"enabled": True},
         "coverage": {"enabled": True},
