@@ -51,6 +51,8 @@ GETS = [
     ("/api/work-items", "/api/work-items?project=%1f"),
     ("/api/work-items", "/api/work-items?cursor=not-a-cursor"),
     ("/api/work-items", "/api/work-items?limit=0"),
+    ("/api/work-items", "/api/work-items?limit=3&limit=4"),
+    ("/api/work-items", "/api/work-items?q=a&q=b&project=x"),
     ("/api/work-items", "/api/work-items?" + "&".join(["status=todo"] * 21)),
     (GET_ITEM, "/api/work-items/1"),
     (GET_ITEM, "/api/work-items/WI-000002"),

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import StringConstraints
@@ -69,6 +70,23 @@ StatusQuery = Query(
 PriorityQuery = Query(
     max_length=schemas.MAX_FILTER_VALUES, description=f"One of {', '.join(PRIORITIES)}. {_REPEAT}"
 )
+
+
+def once(*names: str) -> Any:
+    """A dependency refusing a scalar query parameter given more than once (``?limit=3&limit=4``):
+    the schema gives it one value, so there is no "last one wins" to rely on."""
+
+    def check(request: Request) -> None:
+        repeated = [name for name in names if len(request.query_params.getlist(name)) > 1]
+        if repeated:
+            raise RequestValidationError(
+                [
+                    {"type": "repeated", "loc": ("query", n), "msg": "give this parameter once"}
+                    for n in repeated
+                ]
+            )
+
+    return Depends(check)
 
 
 def TagQuery(description: str) -> Any:  # reads as the Query it returns
@@ -240,6 +258,7 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
     @app.get(
         "/api/work-items",
         operation_id="list_work_items",
+        dependencies=[once("project", "q", "limit", "cursor")],
         summary="A page of work items, newest first (keyset pagination)",
         responses={200: {"model": WorkItemPage}, **documented(*FILTERED_READ)},
     )
@@ -288,6 +307,7 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
     @app.get(
         "/api/work-items/{ref}/blockers",
         operation_id="get_work_item_blockers",
+        dependencies=[once("max_depth", "open_only", "limit")],
         summary="Everything the item waits for, transitively",
         responses={200: {"model": Blockers}, **documented(*ITEM_READ)},
     )
