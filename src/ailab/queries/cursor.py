@@ -22,6 +22,7 @@ _BAD_CURSOR = (
 
 
 def encode_cursor(created_at: datetime, item_id: int) -> str:
+    """An opaque, URL-safe keyset cursor for the page after the row (created_at, id)."""
     raw = orjson.dumps([_VERSION, created_at.isoformat(), item_id])
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
