@@ -91,6 +91,11 @@ def _rfc3339(value: object) -> object:
     return value
 
 
+def _integral(value: object) -> object:
+    # JSON Schema's integer is any number without a fraction: 5.0 is one; "5" and true are not.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 # Scalars take exactly their JSON type: no "yes" for true, no false for 0 (pydantic's lax mode would).
 Bool = Annotated[bool, Strict()]
 DateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
@@ -98,7 +103,7 @@ Line = Annotated[str, StringConstraints(pattern=LINE_PATTERN)]
 Text = Annotated[str, StringConstraints(pattern=TEXT_PATTERN)]
 NonBlankText = Annotated[str, StringConstraints(pattern=NONBLANK_TEXT_PATTERN)]
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=64)]
-ItemId = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
+ItemId = Annotated[int, Strict(), Field(ge=1, le=MAX_ID), BeforeValidator(_integral)]
 Ref = ItemId | Key
 Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN, max_length=100)]
 Hours = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
