@@ -64,12 +64,30 @@ TagFilter = Annotated[
     str, StringConstraints(pattern=schemas.TAG_LIST_PATTERN, max_length=schemas.MAX_TAG_FILTER_LENGTH)
 ]
 _REPEAT = "Repeat the parameter or separate values with commas."
-StatusQuery = Query(
-    max_length=schemas.MAX_FILTER_VALUES, description=f"One of {', '.join(STATUSES)}. {_REPEAT}"
-)
-PriorityQuery = Query(
-    max_length=schemas.MAX_FILTER_VALUES, description=f"One of {', '.join(PRIORITIES)}. {_REPEAT}"
-)
+
+
+def _on_the_wire(schema: dict[str, Any]) -> None:
+    """A list filter as it is sent: one value (a string) or the parameter repeated (an array).
+
+    FastAPI would say "an array, or null"; a client, or a fuzzer judging what it sent, then
+    cannot tell that ``?tag=false`` is the one-element list ``["false"]``."""
+    array = next(branch for branch in schema.pop("anyOf") if branch.get("type") == "array")
+    item = array["items"]
+    schema.update(type=["string", "array"], pattern=item["pattern"], items=item, maxItems=array["maxItems"])
+    if "maxLength" in item:
+        schema["maxLength"] = item["maxLength"]
+
+
+def FilterQuery(description: str) -> Any:  # reads as the Query it returns
+    return Query(
+        max_length=schemas.MAX_FILTER_VALUES,
+        description=f"{description} {_REPEAT}",
+        json_schema_extra=_on_the_wire,
+    )
+
+
+StatusQuery = FilterQuery(f"One of {', '.join(STATUSES)}.")
+PriorityQuery = FilterQuery(f"One of {', '.join(PRIORITIES)}.")
 
 
 def once(*names: str) -> Any:
@@ -89,8 +107,7 @@ def once(*names: str) -> Any:
     return Depends(check)
 
 
-def TagQuery(description: str) -> Any:  # reads as the Query it returns
-    return Query(max_length=schemas.MAX_FILTER_VALUES, description=f"{description} {_REPEAT}")
+TagQuery = FilterQuery
 
 
 _bearer = HTTPBearer(auto_error=False, description="The server's AILAB_API_TOKEN.")
@@ -265,23 +282,24 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
     async def api_list(
         status: Annotated[list[StatusFilter] | None, StatusQuery] = None,
         priority: Annotated[list[PriorityFilter] | None, PriorityQuery] = None,
+        # Plain strings, empty when absent ("" filters nothing), so the schema says `string`.
         project: Annotated[
-            str | None, Query(max_length=64, pattern=schemas.LINE_PATTERN, description="Project key.")
-        ] = None,
+            str, Query(max_length=64, pattern=schemas.LINE_PATTERN, description="Project key.")
+        ] = "",
         tag: Annotated[list[TagFilter] | None, TagQuery("Items with all of these tags.")] = None,
         any_tag: Annotated[list[TagFilter] | None, TagQuery("Items with at least one of these.")] = None,
         q: Annotated[
-            str | None, Query(max_length=200, pattern=schemas.LINE_PATTERN, description="Text in the title.")
-        ] = None,
+            str, Query(max_length=200, pattern=schemas.LINE_PATTERN, description="Text in the title.")
+        ] = "",
         limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = queries.DEFAULT_PAGE_SIZE,
         cursor: Annotated[
-            str | None,
+            str,
             Query(
                 max_length=40,
                 pattern=schemas.CURSOR_PATTERN,
                 description="`next_cursor` of the previous page; empty or absent for the first.",
             ),
-        ] = None,
+        ] = "",
     ) -> Response:
         return await handlers.work_items(
             ctx,
