@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 
+from ailab.queries import MAX_ID as _MAX_ID
 from ailab.vocab import PRIORITIES, STATUSES
 
 # Characters a single line may not hold: C0 and C1 controls (so also tab and line breaks).
@@ -67,7 +68,7 @@ PATTERN_MESSAGES = {
     CURSOR_PATTERN: "pass the next_cursor of a previous page unchanged, or leave it out for the first page",
 }
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on Postgres
+MAX_ID = _MAX_ID  # ids are 32-bit integers on Postgres
 MAX_TAGS = 50
 MAX_DEPENDENCIES = 100
 MAX_CHECKLIST = 100
