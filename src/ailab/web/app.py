@@ -58,8 +58,12 @@ Ref = Annotated[
         examples=["WI-000001", "2"],
     ),
 ]
-StatusFilter = Annotated[str, StringConstraints(pattern=schemas.STATUS_LIST_PATTERN)]
-PriorityFilter = Annotated[str, StringConstraints(pattern=schemas.PRIORITY_LIST_PATTERN)]
+StatusFilter = Annotated[
+    str, StringConstraints(pattern=schemas.STATUS_LIST_PATTERN, max_length=schemas.MAX_VOCAB_FILTER_LENGTH)
+]
+PriorityFilter = Annotated[
+    str, StringConstraints(pattern=schemas.PRIORITY_LIST_PATTERN, max_length=schemas.MAX_VOCAB_FILTER_LENGTH)
+]
 TagFilter = Annotated[
     str, StringConstraints(pattern=schemas.TAG_LIST_PATTERN, max_length=schemas.MAX_TAG_FILTER_LENGTH)
 ]

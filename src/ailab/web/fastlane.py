@@ -65,7 +65,9 @@ def _text(params: Params, name: str, max_length: int, rule: re.Pattern[str] = sc
     return value
 
 
-def _list(params: Params, name: str, rule: re.Pattern[str], max_length: int = 1000) -> list[str] | None:
+def _list(
+    params: Params, name: str, rule: re.Pattern[str], max_length: int = schemas.MAX_VOCAB_FILTER_LENGTH
+) -> list[str] | None:
     values = params.get(name)
     if not values:
         return None

@@ -72,8 +72,11 @@ MAX_ID = _MAX_ID  # ids are 32-bit integers on Postgres
 MAX_TAGS = 50
 MAX_DEPENDENCIES = 100
 MAX_CHECKLIST = 100
-MAX_FILTER_VALUES = 20
-MAX_TAG_FILTER_LENGTH = 1000
+# A filter's values and their lengths are bounded so that every request the schema allows fits the
+# server's request line (uvicorn refuses one over 64 KiB): at worst ~40 KiB, percent-encoded.
+MAX_FILTER_VALUES = 10
+MAX_TAG_FILTER_LENGTH = 150
+MAX_VOCAB_FILTER_LENGTH = 100
 
 Status = Literal["todo", "in_progress", "review", "blocked", "done", "cancelled"]
 Priority = Literal["low", "medium", "high", "critical"]
