@@ -158,6 +158,11 @@ class Settings:
     github_creates_per_hour: int = 500
     github_read_concurrency: int = 8
     github_batch_size: int = 20
+    github_webhook_secret: Secret | None = None  # enables POST /api/github/webhook
+    github_poll_seconds: float = (
+        60.0  # `sync --watch`: conditional listing this often (heals missed deliveries)
+    )
+    github_watch_debounce: float = 0.5  # `sync --watch`: quiet time after a local change before pushing
     compare_max_age_hours: float = 24.0  # the report reuses `ailab compare` results this fresh
 
     def __post_init__(self) -> None:
@@ -187,6 +192,9 @@ class Settings:
             github_creates_per_hour=_env_int(env, "AILAB_GITHUB_CREATES_PER_HOUR", 500, minimum=1),
             github_read_concurrency=_env_int(env, "AILAB_GITHUB_READ_CONCURRENCY", 8, minimum=1),
             github_batch_size=_env_int(env, "AILAB_GITHUB_BATCH_SIZE", 20, minimum=1),
+            github_webhook_secret=_env_secret(env, "AILAB_GITHUB_WEBHOOK_SECRET"),
+            github_poll_seconds=_env_float(env, "AILAB_GITHUB_POLL_SECONDS", 60.0, minimum=1.0),
+            github_watch_debounce=_env_float(env, "AILAB_GITHUB_WATCH_DEBOUNCE", 0.5),
             compare_max_age_hours=_env_float(env, "AILAB_COMPARE_MAX_AGE_HOURS", 24.0),
         )
 

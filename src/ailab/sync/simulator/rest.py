@@ -69,9 +69,10 @@ class RestRoute:
 
     @property
     def starlette_path(self) -> str:
-        return self.template.replace("{issue_number}", "{issue_number:int}").replace(
-            "{issue_id}", "{issue_id:int}"
-        )
+        path = self.template
+        for name in ("issue_number", "issue_id", "hook_id", "delivery_id"):
+            path = path.replace("{" + name + "}", "{" + name + ":int}")
+        return path
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -1,0 +1,84 @@
+"""The simulator's webhook endpoints: GitHub's hook-delivery operations and the "another user" edit.
+
+* ``GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries``: the hook's deliveries, newest first.
+* ``POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts``: redeliver one
+  (202, as GitHub documents); the new attempt keeps the GUID.
+* ``PATCH /_sim/as/{login}/repos/{owner}/{repo}/issues/{issue_number}``: the body of GitHub's
+  "update an issue", applied as the user ``login`` (the delivery's ``sender``), outside the
+  bot's rate limits. That is how tests and measurements edit "on GitHub".
+
+The first two run through the REST pipeline (token, limits) like every GitHub route; they are
+kept out of ``rest.ROUTES``, which mirrors the OpenAPI subset in ``shared/github`` exactly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from ailab.sync.simulator import rest
+from ailab.sync.simulator.model import SimError
+from ailab.sync.simulator.rest import Call, RestRoute, Result, error_result
+from ailab.sync.simulator.simulator import DOCS, base_url, read_body
+from ailab.sync.simulator.webhooks import ACTOR
+
+if TYPE_CHECKING:
+    from ailab.sync.simulator.simulator import GitHubSimulator
+
+HOOK = "/repos/{owner}/{repo}/hooks/{hook_id}"
+AS_USER_PATH = "/_sim/as/{login}/repos/{owner}/{repo}/issues/{issue_number:int}"
+
+
+def _sender(call: Call) -> Any:
+    sender = call.sim.webhooks
+    call.sim.world.repo(call.params["owner"], call.params["repo"], create=False)
+    if sender is None or sender.config.hook_id != call.params["hook_id"]:
+        raise SimError("not_found", "Not Found")
+    return sender
+
+
+def list_deliveries(call: Call) -> Result:
+    rows = _sender(call).listing()
+    page, headers = rest.paginate(call, rows)
+    return Result(200, orjson.dumps(page), headers)
+
+
+def redeliver(call: Call) -> Result:
+    again = _sender(call).redeliver(call.params["delivery_id"])
+    if again is None:
+        raise SimError("not_found", "Not Found")
+    return Result(202, b"{}")
+
+
+HOOK_ROUTES: tuple[RestRoute, ...] = (
+    RestRoute("GET", HOOK + "/deliveries", list_deliveries),
+    RestRoute("POST", HOOK + "/deliveries/{delivery_id}/attempts", redeliver),
+)
+
+
+class AsUserEndpoint:
+    """``PATCH /_sim/as/{login}/...``: change an issue as someone other than the token's user."""
+
+    def __init__(self, sim: GitHubSimulator) -> None:
+        self.sim = sim
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = scope["path_params"]
+        raw = await read_body(receive)
+        try:
+            body = orjson.loads(raw) if raw.strip() else None
+            call = Call(self.sim, params, {}, [], body, base_url(scope), scope["path"])
+            token = ACTOR.set(str(params["login"]))
+            try:
+                result = rest.update_issue(call)
+            finally:
+                ACTOR.reset(token)
+        except orjson.JSONDecodeError:
+            result = Result(
+                400, orjson.dumps({"message": "Problems parsing JSON", "documentation_url": DOCS})
+            )
+        except SimError as err:
+            result = error_result(err)
+        await self.sim.reply(send, result.status, result.body, result.headers, self.sim.next_request_id())
