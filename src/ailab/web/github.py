@@ -33,10 +33,10 @@ from ailab.sync.webhooks import (
     signature_ok,
 )
 from ailab.web.context import WebContext
+from ailab.web.problems import PROBLEM_JSON
 from ailab.web.responses import JSONBytesResponse
 
 log = logging.getLogger("ailab.web.github")
-MAX_BODY = 5 * 1024 * 1024  # GitHub caps payloads at 25 MB; an issue event is a few KB
 DISABLED = (
     "GitHub webhooks are off on this server. To enable them, start it with AILAB_GITHUB_WEBHOOK_SECRET set "
     "to the secret configured on the GitHub webhook."
@@ -46,16 +46,27 @@ BAD_SIGNATURE = (
 )
 RETRY_SECONDS = 0.5
 
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
 WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A ping, or a delivery already recorded (a replay): acknowledged, not applied again."
     },
     202: {"description": "Recorded; it is applied in the background."},
-    401: {"description": "Missing or wrong signature: nothing recorded."},
-    404: {"description": "Webhooks are off (AILAB_GITHUB_WEBHOOK_SECRET is not set)."},
-    413: {"description": "The body is larger than the receiver accepts."},
-    422: {"description": "Missing delivery headers, or a body that is not a JSON object."},
-    503: {"description": "The database is busy or down; GitHub's redelivery can send it again."},
+    401: _problem("Missing or wrong X-Hub-Signature-256: nothing recorded."),
+    404: _problem("Webhooks are off: the server runs without AILAB_GITHUB_WEBHOOK_SECRET."),
+    413: _problem("The body is larger than AILAB_MAX_BODY_BYTES."),
+    422: _problem("Missing X-GitHub-Event or X-GitHub-Delivery, or a body that is not a JSON object."),
+    503: _problem("The database is busy or unreachable; GitHub's redelivery can send it again."),
+}
+STATUS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: _problem("The database is busy or unreachable: retry after `Retry-After` seconds.")
 }
 
 
@@ -81,12 +92,7 @@ class WebhookReceiver:
     async def receive(self, request: Request) -> Response:
         if not self.secret:
             raise HTTPException(404, DISABLED)
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-            raise HTTPException(413, f"The delivery is larger than {MAX_BODY // 1024 // 1024} MiB.")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, f"The delivery is larger than {MAX_BODY // 1024 // 1024} MiB.")
+        body = await request.body()  # BodyLimit (AILAB_MAX_BODY_BYTES) has capped it already
         if not signature_ok(self.secret, body, request.headers.get(SIGNATURE_HEADER)):
             self.rejected.inc()
             raise HTTPException(401, BAD_SIGNATURE)
