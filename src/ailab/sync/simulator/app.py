@@ -15,7 +15,13 @@ from starlette.types import Receive, Scope, Send
 from ailab.clock import Clock
 from ailab.sync.simulator.config import SimulatorConfig
 from ailab.sync.simulator.graphql_api import handle_graphql, schema
-from ailab.sync.simulator.hook_routes import AS_USER_PATH, HOOK_ROUTES, AsUserEndpoint
+from ailab.sync.simulator.hook_routes import (
+    AS_USER_PATH,
+    FAULTS_PATH,
+    HOOK_ROUTES,
+    AsUserEndpoint,
+    WebhookFaultsEndpoint,
+)
 from ailab.sync.simulator.rest import ROUTES, RestRoute
 from ailab.sync.simulator.rest_pipeline import handle_rest
 from ailab.sync.simulator.simulator import DOCS, GitHubSimulator
@@ -62,6 +68,7 @@ def create_app(
         Route(r.starlette_path, _RestEndpoint(sim, r), methods=[r.method]) for r in (*ROUTES, *HOOK_ROUTES)
     ]
     routes.append(Route(AS_USER_PATH, AsUserEndpoint(sim), methods=["PATCH"]))
+    routes.append(Route(FAULTS_PATH, WebhookFaultsEndpoint(sim), methods=["POST"]))
     routes.append(Route("/graphql", _GraphQLEndpoint(sim), methods=["POST"]))
     routes.append(Route("/{path:path}", _NotFound(sim)))
     app = Starlette(routes=routes)

@@ -6,6 +6,8 @@
 * ``PATCH /_sim/as/{login}/repos/{owner}/{repo}/issues/{issue_number}``: the body of GitHub's
   "update an issue", applied as the user ``login`` (the delivery's ``sender``), outside the
   bot's rate limits. That is how tests and measurements edit "on GitHub".
+* ``POST /_sim/webhook/faults``: ``{"drop": 0.2, "duplicate": 0.2, ...}`` replaces the webhook's
+  fault switches at run time (``{}`` turns them off).
 
 The first two run through the REST pipeline (token, limits) like every GitHub route; they are
 kept out of ``rest.ROUTES``, which mirrors the OpenAPI subset in ``shared/github`` exactly.
@@ -18,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from ailab.errors import ConfigError
 from ailab.sync.simulator import rest
 from ailab.sync.simulator.model import SimError
 from ailab.sync.simulator.rest import Call, RestRoute, Result, error_result
 from ailab.sync.simulator.simulator import DOCS, base_url, read_body
-from ailab.sync.simulator.webhooks import ACTOR
+from ailab.sync.simulator.webhooks import ACTOR, WebhookFaults
 
 if TYPE_CHECKING:
     from ailab.sync.simulator.simulator import GitHubSimulator
@@ -79,6 +82,37 @@ class AsUserEndpoint:
             result = Result(
                 400, orjson.dumps({"message": "Problems parsing JSON", "documentation_url": DOCS})
             )
+        except SimError as err:
+            result = error_result(err)
+        await self.sim.reply(send, result.status, result.body, result.headers, self.sim.next_request_id())
+
+
+FAULTS_PATH = "/_sim/webhook/faults"
+
+
+class WebhookFaultsEndpoint:
+    """``POST /_sim/webhook/faults``: set the webhook's fault switches while it runs."""
+
+    def __init__(self, sim: GitHubSimulator) -> None:
+        self.sim = sim
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = await read_body(receive)
+        sender = self.sim.webhooks
+        try:
+            body = orjson.loads(raw) if raw.strip() else {}
+            if sender is None:
+                raise SimError("not_found", "Not Found")
+            if not isinstance(body, dict):
+                raise SimError("bad_request", "Give the fault switches as a JSON object.")
+            sender.set_faults(WebhookFaults(**body))
+            result = Result(200, orjson.dumps(body))
+        except orjson.JSONDecodeError:
+            result = Result(
+                400, orjson.dumps({"message": "Problems parsing JSON", "documentation_url": DOCS})
+            )
+        except (TypeError, ConfigError) as err:
+            result = Result(422, orjson.dumps({"message": str(err), "documentation_url": DOCS}))
         except SimError as err:
             result = error_result(err)
         await self.sim.reply(send, result.status, result.body, result.headers, self.sim.next_request_id())

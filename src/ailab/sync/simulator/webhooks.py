@@ -25,7 +25,7 @@ import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -314,6 +314,11 @@ class WebhookSender:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+
+    def set_faults(self, faults: WebhookFaults) -> None:
+        """New fault switches from now on (and a fresh RNG from their seed)."""
+        self.config = replace(self.config, faults=faults)
+        self._rng = random.Random(faults.seed)
 
     # -- the REST side -----------------------------------------------------------------------
     def redeliver(self, delivery_id: int) -> HookDelivery | None:
