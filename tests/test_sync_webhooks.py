@@ -462,3 +462,21 @@ async def test_pending_deliveries_apply_on_postgres_too(db_url: str) -> None:
             text("SELECT status FROM work_items WHERE id = :i"), {"i": link.work_item_id}
         ).scalar()
     assert status == "done"
+
+
+async def test_webhook_faults_switch_at_run_time(
+    synced_template: tuple[Path, SimulatedGitHub], tmp_path: Path
+) -> None:
+    async with world(synced_template, tmp_path) as w:
+        transport = httpx.ASGITransport(app=w.gh.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as sim:
+            assert (await sim.post("/_sim/webhook/faults", json={"drop": 1.0})).status_code == 200
+            assert (await sim.post("/_sim/webhook/faults", json={"drop": 2.0})).status_code == 422
+            key = sorted(w.links)[6]
+            await w.edit_as("octocat", w.links[key], title=f"[{key}] Never delivered")
+            await w.settle()
+            assert w.deliveries() == []
+            assert (await sim.post("/_sim/webhook/faults", json={})).status_code == 200
+            await w.edit_as("octocat", w.links[key], title=f"[{key}] Delivered")
+            await w.settle()
+        assert w.item(key)["title"] == "Delivered"
