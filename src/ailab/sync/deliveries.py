@@ -190,19 +190,22 @@ def change_patch(change: ItemChange) -> dict[str, Any]:
 
 
 def _link(conn: Connection, repository: str, number: int) -> Link | None:
-    row = conn.execute(
-        select(
-            LINKS.c.work_item_id,
-            LINKS.c.repository,
-            LINKS.c.issue_number,
-            LINKS.c.issue_id,
-            LINKS.c.node_id,
-            LINKS.c.state,
-            LINKS.c.content_hash,
-            LINKS.c.remote_updated_at,
-            LINKS.c.created_at,
-        ).where(and_(LINKS.c.repository == repository, LINKS.c.issue_number == number))
-    ).first()
+    """The issue's link; on Postgres locked, so two appliers (``serve --workers``) take one issue's
+    deliveries one at a time, each seeing what the other committed."""
+    query = select(
+        LINKS.c.work_item_id,
+        LINKS.c.repository,
+        LINKS.c.issue_number,
+        LINKS.c.issue_id,
+        LINKS.c.node_id,
+        LINKS.c.state,
+        LINKS.c.content_hash,
+        LINKS.c.remote_updated_at,
+        LINKS.c.created_at,
+    ).where(and_(LINKS.c.repository == repository, LINKS.c.issue_number == number))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
     if row is None or row[0] is None:
         return None
     link = Link(*row)
