@@ -89,8 +89,9 @@ class World:
         """An edit on "GitHub" by another user (the simulator's admin endpoint)."""
         self.clock.advance(2)  # GitHub's updated_at has whole seconds: keep edits apart
         transport = httpx.ASGITransport(app=self.gh.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as sim:
-            path = f"/_sim/as/{login}/repos/{self.gh.repository}/issues/{number}"
+        headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim", headers=headers) as sim:
+            path = f"/_simulator/as/{login}/repos/{self.gh.repository}/issues/{number}"
             response = await sim.patch(path, json=body)
         if self.gh.sim.webhooks is not None:  # its payload is the issue once the request is done
             await self.gh.sim.webhooks.flush()
@@ -470,13 +471,15 @@ async def test_webhook_faults_switch_at_run_time(
     async with world(synced_template, tmp_path) as w:
         transport = httpx.ASGITransport(app=w.gh.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sim") as sim:
-            assert (await sim.post("/_sim/webhook/faults", json={"drop": 1.0})).status_code == 200
-            assert (await sim.post("/_sim/webhook/faults", json={"drop": 2.0})).status_code == 422
+            assert (await sim.post("/_simulator/webhook/faults", json={"drop": 1.0})).status_code == 401
+            sim.headers["Authorization"] = f"Bearer {TEST_TOKEN}"
+            assert (await sim.post("/_simulator/webhook/faults", json={"drop": 1.0})).status_code == 200
+            assert (await sim.post("/_simulator/webhook/faults", json={"drop": 2.0})).status_code == 422
             key = sorted(w.links)[6]
             await w.edit_as("octocat", w.links[key], title=f"[{key}] Never delivered")
             await w.settle()
             assert w.deliveries() == []
-            assert (await sim.post("/_sim/webhook/faults", json={})).status_code == 200
+            assert (await sim.post("/_simulator/webhook/faults", json={})).status_code == 200
             await w.edit_as("octocat", w.links[key], title=f"[{key}] Delivered")
             await w.settle()
         assert w.item(key)["title"] == "Delivered"

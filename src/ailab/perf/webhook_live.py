@@ -182,14 +182,14 @@ class Live:
             page += 1
 
     def edit_remote(self, number: int, **body: Any) -> None:
-        response = self.sim.patch(f"/_sim/as/alice/repos/{REPO}/issues/{number}", json=body)
+        response = self.sim.patch(f"/_simulator/as/alice/repos/{REPO}/issues/{number}", json=body)
         response.raise_for_status()
 
     def item(self, key: str) -> dict[str, Any]:
         return dict(self.dash.get(f"/api/work-items/{key}").json())
 
     def set_faults(self, **faults: float) -> None:
-        self.sim.post("/_sim/webhook/faults", json=faults).raise_for_status()
+        self.sim.post("/_simulator/webhook/faults", json=faults).raise_for_status()
 
     def converged(self) -> dict[str, Any]:
         """A dry run with --pull: what it would still do (nothing, when both sides agree)."""
@@ -201,15 +201,8 @@ class Live:
         return {"exit": out.returncode, "would": would}
 
     def deliveries(self) -> list[dict[str, Any]]:
-        out, page = [], 1
-        while True:
-            rows = self.sim.get(
-                f"/repos/{REPO}/hooks/1/deliveries", params={"per_page": 100, "page": page}
-            ).json()
-            out += rows
-            if len(rows) < 100:
-                return out
-            page += 1
+        """The webhook's deliveries, newest first (outside the rate limits)."""
+        return list(self.sim.get("/_simulator/webhook/deliveries").json())
 
     def db_rows(self, sql: str) -> list[tuple[Any, ...]]:
         from sqlalchemy import text
@@ -249,7 +242,7 @@ def local_to_remote(live: Live, n: int) -> dict[str, Any]:
         number = live.keys[key]
         took = _wait(
             lambda n=number, want=f"[{key}] {title}": (
-                live.sim.get(f"/repos/{REPO}/issues/{n}").json()["title"]  # type: ignore[misc]
+                live.sim.get(f"/_simulator/repos/{REPO}/issues/{n}").json()["title"]  # type: ignore[misc]
                 == want
             ),
             60,
@@ -348,7 +341,7 @@ def security(live: Live, bad: int, replays: int) -> dict[str, Any]:
     snapshot = sorted(live.db_rows("SELECT key, title, status, updated_at FROM work_items"))
     count = live.db_rows("SELECT count(*) FROM github_webhook_deliveries")[0][0]
     key = next(k for k, v in live.keys.items() if v)
-    issue = live.sim.get(f"/repos/{REPO}/issues/{live.keys[key]}").json()
+    issue = live.sim.get(f"/_simulator/repos/{REPO}/issues/{live.keys[key]}").json()
     forged = dict(issue, title=f"[{key}] forged", updated_at="2099-01-01T00:00:00Z")
     body = orjson.dumps({"action": "edited", "issue": forged, "repository": {"full_name": REPO}})
     statuses: dict[int, int] = {}

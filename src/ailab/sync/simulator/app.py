@@ -17,9 +17,12 @@ from ailab.sync.simulator.config import SimulatorConfig
 from ailab.sync.simulator.graphql_api import handle_graphql, schema
 from ailab.sync.simulator.hook_routes import (
     AS_USER_PATH,
+    DELIVERIES_PEEK_PATH,
     FAULTS_PATH,
     HOOK_ROUTES,
+    ISSUE_PEEK_PATH,
     AsUserEndpoint,
+    PeekEndpoint,
     WebhookFaultsEndpoint,
 )
 from ailab.sync.simulator.rest import ROUTES, RestRoute
@@ -69,6 +72,8 @@ def create_app(
     ]
     routes.append(Route(AS_USER_PATH, AsUserEndpoint(sim), methods=["PATCH"]))
     routes.append(Route(FAULTS_PATH, WebhookFaultsEndpoint(sim), methods=["POST"]))
+    routes.append(Route(ISSUE_PEEK_PATH, PeekEndpoint(sim, "issue"), methods=["GET"]))
+    routes.append(Route(DELIVERIES_PEEK_PATH, PeekEndpoint(sim, "deliveries"), methods=["GET"]))
     routes.append(Route("/graphql", _GraphQLEndpoint(sim), methods=["POST"]))
     routes.append(Route("/{path:path}", _NotFound(sim)))
     app = Starlette(routes=routes)

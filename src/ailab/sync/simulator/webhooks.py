@@ -7,7 +7,7 @@ the body), is recorded with the receiver's status code, and is never retried by 
 
 Payloads carry the issue as it is once the request that changed it is done (the snapshot is
 taken on the next turn of the event loop), the repository and the ``sender`` (the simulator's
-user, or another user for changes made through ``/_sim/as/{login}/...``).
+user, or another user for changes made through ``/_simulator/as/{login}/...``).
 
 Fault switches (seeded, per delivery): ``drop`` (never sent; listed with status code 0),
 ``duplicate`` (sent twice with one GUID), ``delay`` (sent ``delay_seconds`` later), ``reorder``
