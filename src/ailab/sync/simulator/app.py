@@ -13,6 +13,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ailab.clock import Clock
+from ailab.sync.simulator.admin import admin_routes
 from ailab.sync.simulator.config import SimulatorConfig
 from ailab.sync.simulator.graphql_api import handle_graphql, schema
 from ailab.sync.simulator.rest import ROUTES, RestRoute
@@ -59,6 +60,7 @@ def create_app(
     schema()  # build the GraphQL schema now, not on the first request
     routes = [Route(r.starlette_path, _RestEndpoint(sim, r), methods=[r.method]) for r in ROUTES]
     routes.append(Route("/graphql", _GraphQLEndpoint(sim), methods=["POST"]))
+    routes += admin_routes(sim)  # /_simulator/...: delete/transfer issues, delete labels, reset
     routes.append(Route("/{path:path}", _NotFound(sim)))
     app = Starlette(routes=routes)
     app.state.sim = sim
