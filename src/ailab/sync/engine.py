@@ -351,19 +351,23 @@ def _pull(run: _Run, applier: Applier, plan: Plan, listing: Listing) -> None:
         remote = listing.issues[int(link.issue_number or 0)]
         change = item_change(item_plan.item, remote, item_plan.pull)
         if change is not None:
-            changes.append(change)
+            changes.append((item_plan.key, change))
         assert item_plan.base is not None and item_plan.remote_hashes is not None
         rows.append(
             (
+                item_plan.key,
                 link.work_item_id,
                 str(item_plan.base.with_groups(item_plan.remote_hashes, item_plan.pull)),
                 remote.updated_at,
             )
         )
-    run.store.apply_item_changes(changes)
-    applier.record(rows)
-    run.summary.pulled += len(changes)
-    run.advance("pull", len(rows))
+    rejected = run.store.apply_item_changes(changes, clock=run.clock)
+    applier.outcome.failed.update(rejected)
+    applier.record(
+        [(wid, content_hash, stamp) for key, wid, content_hash, stamp in rows if key not in rejected]
+    )
+    run.summary.pulled += len(changes) - len(rejected)
+    run.advance("pull", len(rows) - len(rejected))
 
 
 async def _create(run: _Run, applier: Applier, plan: Plan, lost: list[LocalItem]) -> None:
