@@ -219,7 +219,7 @@ def test_config_names_what_to_fix() -> None:
 def test_report_rows_from_figures() -> None:
     from ailab.perf.baselines_sync import BaselineRun
     from ailab.perf.bench_sync import SyncFigures, extrapolated_push_hours, measurements
-    from ailab.sync.engine import SyncSummary
+    from ailab.sync.summary import SyncSummary
 
     unchanged = SyncSummary(requests=1, reads=1, not_modified=1, seconds=0.8)
     changed = SyncSummary(

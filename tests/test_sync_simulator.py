@@ -81,7 +81,7 @@ def edit(engine: Engine, key: str, **values: Any) -> None:
 def test_initial_push_then_resyncs_cost_no_writes(fresh: Callable[[], Engine]) -> None:
     engine, gh = fresh(), github()
     first = gh.run(engine)
-    assert first.created == 40 and not first.failed
+    assert first.created == 40 and first.ok
     check = compare_remote(engine, gh)
     assert check.ok, check
     assert check.issues == 40 and first.closed > 0 and first.edges_added > 0
@@ -275,7 +275,7 @@ def test_any_local_change_set_leaves_remote_equal_to_local(
                         continue
             apply_change(engine, kind, n, draw)
         summary = gh.run(engine)
-        assert not summary.failed
+        assert summary.ok
         check = compare_remote(engine, gh)
         assert check.ok, check
         assert gh.run(engine).writes == 0  # and nothing left to do

@@ -42,10 +42,11 @@ from ailab.perf.timing import percentile
 from ailab.settings import Secret, parse_database_url
 from ailab.sync.client import GitHubClient
 from ailab.sync.config import SyncConfig, parse_repo
-from ailab.sync.engine import SyncOptions, SyncSummary, run_blocking, run_sync
+from ailab.sync.engine import SyncOptions, run_blocking, run_sync
 from ailab.sync.harness import TEST_TOKEN, SimulatedGitHub, prefill_remote, serve_subprocess
 from ailab.sync.remote import read_listing
 from ailab.sync.store import SyncStore
+from ailab.sync.summary import SyncSummary
 
 REPO = "octo-org/tracker"
 BASELINE_REPO = "octo-org/baseline"

@@ -52,7 +52,9 @@ class Outcome:
     """What applying did, for the summary."""
 
     created: int = 0
+    recreated: int = 0
     adopted: int = 0
+    moved: int = 0
     updated: int = 0
     closed: int = 0
     reopened: int = 0
@@ -62,6 +64,8 @@ class Outcome:
     write_requests: int = 0
     items_written: int = 0  # items carried by update/edge write requests
     failed: dict[str, str] = field(default_factory=dict)  # key -> why
+    done: set[str] = field(default_factory=set)  # keys whose planned writes all finished
+    recreated_keys: set[str] = field(default_factory=set)
 
 
 Advance = Callable[[str, int], None]

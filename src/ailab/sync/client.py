@@ -328,11 +328,14 @@ class GitHubClient:
 
     async def _refused(self, response: httpx.Response, resource: str, refusals: int, what: str) -> int:
         if refusals + 1 >= self.config.max_rate_limit_tries:
-            raise RateLimitedError(
+            err = RateLimitedError(
                 f"GitHub kept rate-limiting {what} ({refusals + 1} refusals in a row, last "
                 f"{response.status_code}). Wait for the limit to reset (x-ratelimit-reset), or lower "
                 "AILAB_GITHUB_CREATES_PER_MINUTE / raise AILAB_GITHUB_WRITE_INTERVAL, then rerun."
             )
+            wait = rate_limit_wait(response.headers, refusals, self.clock.time(), self.config)
+            err.reset_at = self.clock.time() + wait
+            raise err
         wait = rate_limit_wait(response.headers, refusals, self.clock.time(), self.config)
         log.info("rate limited (%s) on %s; waiting %.1f s", response.status_code, what, wait)
         await self.limiter.wait_after_refusal(resource, wait)

@@ -22,7 +22,7 @@ import math
 from collections import defaultdict
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -31,14 +31,16 @@ from sqlalchemy.engine import Engine
 
 from ailab.clock import SYSTEM_CLOCK, Clock
 from ailab.db import get_engine
-from ailab.sync.apply import Applier, Outcome
+from ailab.errors import GitHubUnavailableError, RateLimitedError
+from ailab.sync.apply import Applier
 from ailab.sync.client import GitHubClient
 from ailab.sync.config import SyncConfig
-from ailab.sync.mapping import IssueFields, IssueRef, LocalItem, render
-from ailab.sync.plan import Conflict, ItemState, Kind, Plan, build_plan
+from ailab.sync.mapping import IssueFields, IssueRef, LocalItem, group_hashes, render
+from ailab.sync.plan import ItemState, Kind, Plan, build_plan
 from ailab.sync.pull import item_change
 from ailab.sync.remote import Listing, RemoteIssue, format_time, read_listing
 from ailab.sync.store import Link, SyncStore
+from ailab.sync.summary import Stop, SyncSummary
 
 T = TypeVar("T")
 FULL_PREFIX = "all:"
@@ -60,95 +62,6 @@ class SyncProgress(Protocol):
     def planned(self, repository: str, plan: Plan, eta_seconds: float) -> None: ...
 
     def advance(self, kind: str, count: int) -> None: ...
-
-
-@dataclass(repr=False)
-class SyncSummary:
-    """What a sync run did (or, for a dry run, would do)."""
-
-    dry_run: bool = False
-    created: int = 0
-    adopted: int = 0
-    updated: int = 0
-    closed: int = 0
-    reopened: int = 0
-    relinked: int = 0
-    edges_added: int = 0
-    edges_removed: int = 0
-    pulled: int = 0
-    unchanged: int = 0
-    waiting: int = 0
-    items: int = 0
-    conflicts: list[Conflict] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    requests: int = 0
-    reads: int = 0
-    writes: int = 0
-    not_modified: int = 0
-    write_requests: int = 0
-    items_written: int = 0
-    rate_limit_waits: int = 0
-    rate_limit_seconds: float = 0.0
-    refusals: int = 0  # 403/429/RATE_LIMITED answers GitHub gave (each was waited out and retried)
-    pacing_seconds: float = 0.0
-    seconds: float = 0.0
-    plans: dict[str, Plan] = field(default_factory=dict)
-    creation_grants: list[tuple[float, int]] = field(
-        default_factory=list
-    )  # (seconds into the run, creations)
-    write_starts: list[float] = field(default_factory=list)  # seconds into the run of each write
-
-    def __repr__(self) -> str:
-        # Short on purpose: asyncio may repr the task holding this (10,000 plans) as its result.
-        return (
-            f"SyncSummary(items={self.items}, created={self.created}, updated={self.updated}, "
-            f"unchanged={self.unchanged}, requests={self.requests}, seconds={self.seconds:.2f})"
-        )
-
-    def add(self, outcome: Outcome) -> None:
-        for name in (
-            "created", "adopted", "updated", "closed", "reopened", "relinked", "edges_added",
-            "edges_removed", "write_requests", "items_written",
-        ):  # fmt: skip
-            setattr(self, name, getattr(self, name) + getattr(outcome, name))
-        self.failed.update(outcome.failed)
-
-    def rows(self) -> list[tuple[str, str]]:
-        """Label/value pairs for the CLI's summary table."""
-        if self.dry_run:
-            counts: dict[str, int] = {}
-            for plan in self.plans.values():
-                for kind, n in plan.counts().items():
-                    counts[kind] = counts.get(kind, 0) + n
-            planned = [(f"would {kind}" if kind not in ("unchanged", "waiting") else kind, f"{n:,}")
-                       for kind, n in sorted(counts.items())]  # fmt: skip
-            return [("items", f"{self.items:,}"), *planned, *self._cost_rows()]
-        rows = [
-            ("items", f"{self.items:,}"),
-            (
-                "created",
-                f"{self.created:,}" + (f" (+{self.adopted:,} found by marker)" if self.adopted else ""),
-            ),
-            ("updated", f"{self.updated:,}"),
-            ("closed / reopened", f"{self.closed:,} / {self.reopened:,}"),
-            ("relinked (edges +/-)", f"{self.relinked:,} ({self.edges_added:,} / {self.edges_removed:,})"),
-            ("pulled", f"{self.pulled:,}"),
-            ("unchanged", f"{self.unchanged:,}"),
-        ]
-        if self.waiting:
-            rows.append(("changed on GitHub, not pulled", f"{self.waiting:,} (run with --pull)"))
-        rows += self._cost_rows()
-        if self.failed:
-            rows.append(("failed", f"{len(self.failed):,}"))
-        return rows
-
-    def _cost_rows(self) -> list[tuple[str, str]]:
-        return [
-            ("requests (reads / writes, 304s)",
-             f"{self.requests:,} ({self.reads:,} / {self.writes:,}, {self.not_modified:,})"),
-            ("waits on rate limits", f"{self.rate_limit_waits} ({self.rate_limit_seconds:.1f} s)"),
-            ("time", f"{self.seconds:.2f} s"),
-        ]  # fmt: skip
 
 
 class _Run:
@@ -213,10 +126,39 @@ async def run_sync(
     async with GitHubClient(config, clock=clock, transport=transport) as client:
         try:
             for repository in sorted(by_repo):
-                await _sync_repository(run, client, repository, by_repo[repository])
+                if run.summary.stop is not None:
+                    _left_behind(run, repository, by_repo[repository])
+                    continue
+                try:
+                    await _sync_repository(run, client, repository, by_repo[repository])
+                except (RateLimitedError, GitHubUnavailableError) as err:
+                    # GitHub stopped us (budget, outage): keep what was done, name what was not.
+                    limited = isinstance(err, RateLimitedError)
+                    rerun = err.reset_at if isinstance(err, RateLimitedError) else None
+                    run.summary.stop = Stop(str(err), limited, rerun)
+                    _left_behind(run, repository, by_repo[repository])
         finally:
             _account(run.summary, client, started, clock)
     return run.summary
+
+
+def _left_behind(run: _Run, repository: str, items: list[LocalItem]) -> None:
+    """Name the items of ``repository`` whose planned work this run did not finish."""
+    assert run.summary.stop is not None
+    why = f"not attempted: the run stopped early ({run.summary.stop.rerun_hint()})"
+    plan = run.summary.plans.get(repository)
+    planned = None if plan is None else {p.key for p in plan.items if p.is_action}
+    for item in _items(run, [i.id for i in items]):  # as they are now (a pull may have changed them)
+        if planned is not None and item.key not in planned:
+            continue
+        link = run.links.get(item.id)
+        settled = (
+            link is not None
+            and link.linked
+            and link.content_hash == str(group_hashes(render(item, run.refs)))
+        )
+        if not settled and item.key not in run.summary.failed:
+            run.summary.left[item.key] = why
 
 
 def sync(
@@ -301,6 +243,24 @@ async def _sync_repository(run: _Run, client: GitHubClient, repository: str, ite
     if options.dry_run:
         run.summary.unchanged += sum(1 for p in plan.items if p.kinds == {Kind.UNCHANGED})
         return
+    try:
+        await _act(run, client, applier, repository, items, plan, listing, lost)
+    finally:  # what was done is counted even when GitHub stopped the run part-way
+        run.summary.add(applier.outcome)
+    _advance_watermark(run, repository, watermark, listing, full, plan)
+
+
+async def _act(
+    run: _Run,
+    client: GitHubClient,
+    applier: Applier,
+    repository: str,
+    items: list[LocalItem],
+    plan: Plan,
+    listing: Listing,
+    lost: list[LocalItem],
+) -> None:
+    options = run.options
     if run.progress is not None:
         run.progress.planned(repository, plan, _eta(run, client, plan))
     allowed = {p.key for p in plan.items if p.is_action} | {i.key for i in lost}
@@ -314,8 +274,6 @@ async def _sync_repository(run: _Run, client: GitHubClient, repository: str, ite
     push_plan = _replan(run, items, listing, allowed) if changed else plan
     await _push(run, applier, push_plan)
     run.summary.unchanged += sum(1 for p in push_plan.items if p.kinds == {Kind.UNCHANGED})
-    run.summary.add(applier.outcome)
-    _advance_watermark(run, repository, watermark, listing, full, plan)
 
 
 def _adopt_marked(run: _Run, applier: Applier, items: list[LocalItem], listing: Listing) -> None:

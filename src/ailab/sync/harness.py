@@ -27,10 +27,11 @@ from ailab.errors import ConfigError
 from ailab.processes import stop_process
 from ailab.settings import Secret
 from ailab.sync.config import SyncConfig, parse_repo
-from ailab.sync.engine import SyncOptions, SyncProgress, SyncSummary, run_blocking, run_sync
+from ailab.sync.engine import SyncOptions, SyncProgress, run_blocking, run_sync
 from ailab.sync.mapping import IssueRef, LocalItem, find_marker, render
 from ailab.sync.simulator import GitHubSimulator, SimulatorConfig, SimulatorServer, create_app
 from ailab.sync.store import SyncStore
+from ailab.sync.summary import SyncSummary
 
 TEST_TOKEN = "ghp_simulatorTOKEN0123456789abcdefABCDEF"  # a fake, shaped like a real token
 DEFAULT_REPO = "octo-org/tracker"
