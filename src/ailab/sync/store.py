@@ -25,9 +25,6 @@ from ailab.db.models import (
     GitHubLink,
     GitHubPage,
     GitHubSyncState,
-    Project,
-    WorkItem,
-    WorkItemDependency,
     utcnow,
 )
 from ailab.db.revision import bump_revision
@@ -39,9 +36,6 @@ LINKS = cast(Table, GitHubLink.__table__)
 PAGES = cast(Table, GitHubPage.__table__)
 LABELS = cast(Table, GitHubLabel.__table__)
 STATE = cast(Table, GitHubSyncState.__table__)
-ITEMS = cast(Table, WorkItem.__table__)
-DEPS = cast(Table, WorkItemDependency.__table__)
-PROJECTS = cast(Table, Project.__table__)
 
 RepoResolver = Callable[[str | None, str | None], str]
 
