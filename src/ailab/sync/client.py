@@ -155,6 +155,17 @@ class GitHubClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    def same_host_path(self, url: str) -> str | None:
+        """``url`` as a path under the API base when it is on the same host, else ``None``."""
+        base, target = httpx.URL(self.config.api_url), httpx.URL(url)
+        if target.is_relative_url:
+            return str(target)
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            return None
+        prefix = base.path.rstrip("/")
+        path = target.path[len(prefix) :] if prefix and target.path.startswith(prefix) else target.path
+        return path + (f"?{target.query.decode()}" if target.query else "")
+
     def scrub(self, text: str) -> str:
         """``text`` with the token masked (for anything built from a response)."""
         return text.replace(self._secret, "**********") if self._secret else text

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,7 +38,17 @@ from ailab.sync.config import SyncConfig
 from ailab.sync.mapping import IssueFields, IssueRef, LocalItem, group_hashes, render
 from ailab.sync.plan import ItemState, Kind, Plan, build_plan
 from ailab.sync.pull import item_change
-from ailab.sync.remote import Listing, RemoteIssue, format_time, read_listing
+from ailab.sync.recovery import (
+    Relocation,
+    after_run,
+    forget_edges_to,
+    markers,
+    probe_report,
+    probe_verdict,
+    rebase_lost_labels,
+    relocate,
+)
+from ailab.sync.remote import Listing, RemoteCounts, RemoteIssue, format_time, probe_counts, read_listing
 from ailab.sync.store import Link, SyncStore
 from ailab.sync.summary import Stop, SyncSummary
 
@@ -83,6 +93,7 @@ class _Run:
         self.summary = SyncSummary(dry_run=options.dry_run)
         self.links: dict[int, Link] = {}
         self.refs: dict[str, IssueRef] = {}
+        self.moved_in: dict[str, list[LocalItem]] = defaultdict(list)  # repository -> items transferred there
 
     def load(self) -> dict[str, list[LocalItem]]:
         items = self.store.load_items(self.config_repository)
@@ -125,18 +136,26 @@ async def run_sync(
     run.summary.items = sum(len(v) for v in by_repo.values())
     async with GitHubClient(config, clock=clock, transport=transport) as client:
         try:
-            for repository in sorted(by_repo):
+            queue = deque(sorted(by_repo))
+            while queue:
+                repository = queue.popleft()
+                items = by_repo.pop(repository)
                 if run.summary.stop is not None:
-                    _left_behind(run, repository, by_repo[repository])
+                    _left_behind(run, repository, items)
                     continue
                 try:
-                    await _sync_repository(run, client, repository, by_repo[repository])
+                    await _sync_repository(run, client, repository, items)
                 except (RateLimitedError, GitHubUnavailableError) as err:
                     # GitHub stopped us (budget, outage): keep what was done, name what was not.
                     limited = isinstance(err, RateLimitedError)
                     rerun = err.reset_at if isinstance(err, RateLimitedError) else None
                     run.summary.stop = Stop(str(err), limited, rerun)
-                    _left_behind(run, repository, by_repo[repository])
+                    _left_behind(run, repository, items)
+                for target, moved in run.moved_in.items():  # transferred issues: synced where they are now
+                    if target not in by_repo:
+                        queue.append(target)
+                    by_repo.setdefault(target, []).extend(moved)
+                run.moved_in.clear()
         finally:
             _account(run.summary, client, started, clock)
     return run.summary
@@ -206,38 +225,62 @@ def _states(run: _Run, items: list[LocalItem], remote: dict[int, RemoteIssue]) -
 
 
 async def _read(
-    run: _Run, client: GitHubClient, repository: str, watermark: datetime | None
+    run: _Run, client: GitHubClient, repository: str, watermark: datetime | None, *, reconcile: bool = False
 ) -> tuple[Listing, bool]:
+    """The listing this run plans from, and whether it is complete (every page was read).
+
+    A complete read (``--full``, a reconciliation, a first sync or a lost links table) sends no
+    ``If-None-Match``: an old ETag must not hide a different remote.
+    """
     # No watermark yet, or no issue linked here (a lost links table): read everything, adopt by marker.
     linked_here = any(link.repository == repository and link.linked for link in run.links.values())
-    full = run.options.full or watermark is None or not linked_here
+    full = reconcile or run.options.full or watermark is None or not linked_here
     if full:
         params = {"state": "all", "sort": "created", "direction": "asc"}
-        prefix = FULL_PREFIX
-    else:
-        assert watermark is not None
-        since = format_time(watermark)
-        params = {"state": "all", "sort": "updated", "direction": "asc", "since": since}
-        prefix = f"{SINCE_PREFIX}{since}:"
-    stored = run.store.pages(repository, FULL_PREFIX if full else SINCE_PREFIX)
-    return await read_listing(client, repository, params, prefix, stored), full
+        return await read_listing(client, repository, params, FULL_PREFIX, {}), True
+    assert watermark is not None
+    since = format_time(watermark)
+    params = {"state": "all", "sort": "updated", "direction": "asc", "since": since}
+    stored = run.store.pages(repository, SINCE_PREFIX)
+    return await read_listing(client, repository, params, f"{SINCE_PREFIX}{since}:", stored), False
+
+
+async def _probe(
+    run: _Run, client: GitHubClient, repository: str, listing: Listing, full: bool
+) -> tuple[RemoteCounts, str | None]:
+    """The drift probe: one request; a reason to reconcile, or ``None``."""
+    counts = await probe_counts(client, repository)
+    kept = run.store.remote_counts(repository)
+    baseline = RemoteCounts.unpack(*kept) if kept else None
+    verdict = None if full else probe_verdict(baseline, counts, listing)
+    run.summary.probe[repository] = probe_report(verdict, counts, reconciled=full or verdict is not None)
+    return counts, verdict
 
 
 async def _sync_repository(run: _Run, client: GitHubClient, repository: str, items: list[LocalItem]) -> None:
     options, store = run.options, run.store
     watermark = store.watermark(repository)
     listing, full = await _read(run, client, repository, watermark)
+    counts, disagreement = await _probe(run, client, repository, listing, full)
+    if disagreement is not None:  # GitHub is not what the last run left: reconcile, without ETags
+        listing, full = await _read(run, client, repository, watermark, reconcile=True)
     applier = Applier(client, store, run.config, run.clock, repository, run.refs, run.links, run.advance)
+    applier.seed_repository_id(counts.repository_id)
     lost: list[LocalItem] = []
     if not options.dry_run:
         _adopt_marked(run, applier, items, listing)
         pending = [(i, run.links[i.id]) for i in items if i.id in run.links and not run.links[i.id].linked]
         lost = await applier.recover(pending)
+        if full and listing.stable:
+            items, gone = await _reconcile(run, applier, items, listing)
+            lost += gone
+    _check_markers(run, repository, items, listing)
     plan = build_plan(
         _states(run, items, listing.issues), pull=options.pull, prefer_remote=options.prefer_remote
     )
     plan = plan.limited(options.limit)
-    run.summary.plans[repository] = plan
+    earlier = run.summary.plans.get(repository)
+    run.summary.plans[repository] = Plan(earlier.items + plan.items) if earlier else plan
     run.summary.conflicts.extend(plan.conflicts)
     run.summary.waiting += len(plan.of(Kind.WAITING))
     if options.dry_run:
@@ -248,6 +291,30 @@ async def _sync_repository(run: _Run, client: GitHubClient, repository: str, ite
     finally:  # what was done is counted even when GitHub stopped the run part-way
         run.summary.add(applier.outcome)
     _advance_watermark(run, repository, watermark, listing, full, plan)
+    if not applier.vanished and (listing.stable or not full):
+        store.save_remote_counts(repository, *after_run(counts, applier).pack())
+
+
+async def _reconcile(
+    run: _Run, applier: Applier, items: list[LocalItem], listing: Listing
+) -> tuple[list[LocalItem], list[LocalItem]]:
+    """A complete listing: prove every linked issue exists (or find it), each marker is on one
+    issue, and labels deleted on GitHub are put back. Returns the items still synced here and
+    those whose issue is gone (to create again)."""
+    repository = applier.repository
+    lost_labels = await applier.reload_labels()
+    rebase_lost_labels(run.links, items, run.refs, listing, lost_labels)
+    missing = [
+        i for i in items
+        if (link := run.links.get(i.id)) is not None and link.linked and link.repository == repository
+        and link.issue_number not in listing.issues
+    ]  # fmt: skip
+    moved = await relocate(applier, missing) if missing else Relocation()
+    for item in moved.moved:
+        run.moved_in[run.links[item.id].repository].append(item)
+    forget_edges_to(run.links, items, {i.key for i in missing})
+    moved_ids = {i.id for i in moved.moved}
+    return [i for i in items if i.id not in moved_ids], moved.gone
 
 
 async def _act(
@@ -273,7 +340,48 @@ async def _act(
     changed = bool(applier.created_now or (options.pull and plan.of(Kind.PULL)))
     push_plan = _replan(run, items, listing, allowed) if changed else plan
     await _push(run, applier, push_plan)
+    vanished = _vanished(run, applier, items)
+    if vanished:  # GitHub no longer resolves their issues: find them again, or create new ones
+        moved = await relocate(applier, vanished)
+        for item in moved.moved:
+            run.moved_in[run.links[item.id].repository].append(item)
+        forget_edges_to(run.links, items, {i.key for i in vanished})
+        items = [i for i in items if i not in moved.moved]
+        allowed |= {i.key for i in vanished}
+        await _create(run, applier, Plan(), moved.gone)
+        push_plan = _replan(run, items, listing, allowed)
+        await _push(run, applier, push_plan)
     run.summary.unchanged += sum(1 for p in push_plan.items if p.kinds == {Kind.UNCHANGED})
+
+
+def _check_markers(run: _Run, repository: str, items: list[LocalItem], listing: Listing) -> None:
+    """Every issue read that carries a marker: one per item (else the item fails, named), and
+    markers of items we do not have are reported as orphans."""
+    by_key = {i.key: i for i in items}
+    for key, numbers in markers(listing).items():
+        item = by_key.get(key)
+        link = run.links.get(item.id) if item is not None else None
+        if item is None:
+            if key not in run.refs:  # an item of ours synced to another repository is no orphan
+                orphans = run.summary.probe[repository].setdefault("orphans", [])
+                orphans.extend(f"#{n}: {key}" for n in numbers)
+            continue
+        if link is None or not link.linked or link.repository != repository:
+            continue
+        extra = sorted(n for n in numbers if n != link.issue_number)
+        if extra:
+            run.summary.failed[key] = (
+                f"its marker is also on {', '.join(f'#{n}' for n in extra)} in {repository}: close that "
+                "issue or remove the marker from it (the sync never deletes issues)"
+            )
+
+
+def _vanished(run: _Run, applier: Applier, items: list[LocalItem]) -> list[LocalItem]:
+    """Items whose issue node a mutation could not resolve (their own, or as a blocker)."""
+    by_node = {link.node_id: wid for wid, link in run.links.items() if link.node_id}
+    ids = set(applier.vanished) | {by_node[n] for n in applier.vanished_nodes if n in by_node}
+    applier.vanished_nodes.clear()
+    return [i for i in items if i.id in ids]
 
 
 def _adopt_marked(run: _Run, applier: Applier, items: list[LocalItem], listing: Listing) -> None:

@@ -37,6 +37,7 @@ PAGES = cast(Table, GitHubPage.__table__)
 LABELS = cast(Table, GitHubLabel.__table__)
 STATE = cast(Table, GitHubSyncState.__table__)
 
+PROBE_KEY = "probe:"  # the github_pages row holding the drift probe's baseline (never a listing page)
 RepoResolver = Callable[[str | None, str | None], str]
 
 
@@ -272,6 +273,37 @@ class SyncStore:
                 [{"repository": repository, "name": n, "node_id": i} for n, i in labels.items()],
             )
             bump_revision(conn)
+
+    def forget_labels(self, repository: str, names: Iterable[str]) -> None:
+        """Drop cached labels (lower-case names) whose node ids GitHub no longer resolves."""
+        lowered = {n.lower() for n in names}
+        if not lowered:
+            return
+        with connect(self.engine, readonly=False) as conn:
+            rows = conn.execute(select(LABELS.c.name).where(LABELS.c.repository == repository)).scalars()
+            doomed = [n for n in rows if n.lower() in lowered]
+            if doomed:
+                conn.execute(
+                    delete(LABELS).where(and_(LABELS.c.repository == repository, LABELS.c.name.in_(doomed)))
+                )
+                bump_revision(conn)
+
+    def unlink(self, work_item_ids: Iterable[int]) -> None:
+        """Forget the links of items whose issue is gone (they are created again)."""
+        ids = list(work_item_ids)
+        if not ids:
+            return
+        with connect(self.engine, readonly=False) as conn:
+            conn.execute(delete(LINKS).where(LINKS.c.work_item_id.in_(ids)))
+            bump_revision(conn)
+
+    def remote_counts(self, repository: str) -> tuple[str | None, str | None] | None:
+        """The drift probe's baseline ``(etag, body_hash)`` (kept as the ``probe:`` page row)."""
+        found = self.pages(repository, PROBE_KEY).get(PROBE_KEY)
+        return found
+
+    def save_remote_counts(self, repository: str, etag: str, body: str) -> None:
+        self.save_pages(repository, {PROBE_KEY: (etag, body)})
 
     def pages(self, repository: str, prefix: str) -> dict[str, tuple[str | None, str | None]]:
         """Stored ``page_key -> (etag, body_hash)`` of one listing."""
