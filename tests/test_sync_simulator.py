@@ -129,7 +129,9 @@ def test_updates_are_batched(fresh: Callable[[], Engine]) -> None:
     assert compare_remote(engine, gh).ok
 
 
-def test_pagination_and_full_reads_every_page_without_conditional_headers(fresh: Callable[[], Engine]) -> None:
+def test_pagination_and_full_reads_every_page_without_conditional_headers(
+    fresh: Callable[[], Engine],
+) -> None:
     engine = fresh()
     seed_database(engine, items=200, seed=12)  # 240 items: three pages of 100
     gh = github()

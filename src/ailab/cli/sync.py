@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ailab.errors import AilabError
+from ailab.errors import AilabError, ConfigError
 from ailab.settings import get_settings
+from ailab.sync.audit import Audit, check, readonly_engine
 from ailab.sync.config import SyncConfig, parse_repo
 from ailab.sync.engine import SyncOptions, sync
 from ailab.sync.plan import Kind, Plan
@@ -103,6 +104,11 @@ def sync_cmd(
     as_json: bool = typer.Option(
         False, "--json", help="Print a machine-readable summary on stdout (no progress bar, no table)."
     ),
+    audit: bool = typer.Option(
+        False,
+        "--check",
+        help="Read-only audit: list drift between items and GitHub, item by item; write nothing.",
+    ),
     repo: str | None = typer.Option(None, "--repo", help="owner/name (default: AILAB_GITHUB_REPO)."),
     database_url: str | None = typer.Option(None, "--database-url", help="Default: AILAB_DATABASE_URL."),
 ) -> None:
@@ -113,7 +119,8 @@ def sync_cmd(
     Without --pull, changes made on GitHub are never overwritten: they wait for a --pull run.
 
     Exit codes: 0 everything planned was done; 1 some items failed or were left behind (named);
-    2 configuration or authentication error; 3 stopped at GitHub's rate limit with work left.
+    2 configuration or authentication error; 3 stopped at GitHub's rate limit with work left;
+    4 --check found drift.
     """
     try:
         settings = get_settings()
@@ -123,6 +130,14 @@ def sync_cmd(
         if database_url is not None:
             settings = settings.with_(database_url=database_url)
         config = SyncConfig.from_settings(settings)
+        if audit:
+            if dry_run or pull or full or limit is not None or prefer_remote:
+                raise ConfigError(
+                    "--check only reads; use it without --dry-run, --pull, --full, --limit, --prefer-remote."
+                )
+            report = check(readonly_engine(settings.database_url), config)
+            _print_audit(report, as_json)
+            raise typer.Exit(report.exit_code)
         options = SyncOptions(dry_run=dry_run, pull=pull, prefer_remote=prefer_remote, limit=limit, full=full)
         from ailab.db import get_engine
 
@@ -159,6 +174,27 @@ def fail(err: AilabError, as_json: bool) -> NoReturn:
 def emit_json(data: dict[str, Any]) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     sys.stdout.flush()
+
+
+def _print_audit(report: Audit, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.to_json())
+        return
+    table = Table("item", "drift", "detail", show_edge=False, title="sync --check (read-only)")
+    for drift in report.drift:
+        table.add_row(drift.item, drift.kind, drift.detail)
+    if report.drift:
+        console.print(table)
+    kinds = ", ".join(f"{kind} {n:,}" for kind, n in report.kinds().items())
+    line = f"{report.items:,} items, {report.issues:,} issues read, {report.requests:,} requests: "
+    if report.drift:
+        err_console.print(
+            f"[bold red]drift[/] (exit {report.exit_code}): {line}{len(report.drift):,} ({kinds}); "
+            "`ailab sync` repairs what it can (add --pull to take GitHub's edits).",
+            highlight=False,
+        )
+    else:
+        console.print(f"[green]no drift[/]: {line}every item matches its issue.", highlight=False)
 
 
 def _print_plan(summary: SyncSummary) -> None:
