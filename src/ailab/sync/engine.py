@@ -93,10 +93,13 @@ class _Run:
         self.summary = SyncSummary(dry_run=options.dry_run)
         self.links: dict[int, Link] = {}
         self.refs: dict[str, IssueRef] = {}
-        self.moved_in: dict[str, list[LocalItem]] = defaultdict(list)  # repository -> items transferred there
+        self.moved_in: dict[str, list[LocalItem]] = defaultdict(list)  # repository -> items sent there
+        self.recreating: set[str] = set()  # keys whose issue vanished: their next create is a recreate
+        self.all_items: list[LocalItem] = []
 
     def load(self) -> dict[str, list[LocalItem]]:
         items = self.store.load_items(self.config_repository)
+        self.all_items = items
         self.links = self.store.load_links()
         by_id = {i.id: i for i in items}
         self.refs = {
@@ -151,14 +154,23 @@ async def run_sync(
                     rerun = err.reset_at if isinstance(err, RateLimitedError) else None
                     run.summary.stop = Stop(str(err), limited, rerun)
                     _left_behind(run, repository, items)
-                for target, moved in run.moved_in.items():  # transferred issues: synced where they are now
-                    if target not in by_repo:
-                        queue.append(target)
-                    by_repo.setdefault(target, []).extend(moved)
-                run.moved_in.clear()
+                _requeue(run, by_repo, queue)
         finally:
             _account(run.summary, client, started, clock)
     return run.summary
+
+
+def _requeue(run: _Run, by_repo: dict[str, list[LocalItem]], queue: deque[str]) -> None:
+    """Items another repository's pass sent on (transferred, to recreate at home, blocked by
+    an issue that vanished): synced in their repository's pass, again if it already ran."""
+    for target, sent in run.moved_in.items():
+        pending = by_repo.setdefault(target, [])
+        if target not in queue:
+            queue.append(target)
+        have = {i.id for i in pending}
+        fresh = _items(run, [i.id for i in sent if i.id not in have])  # as they are now
+        pending.extend(fresh)
+    run.moved_in.clear()
 
 
 def _left_behind(run: _Run, repository: str, items: list[LocalItem]) -> None:
@@ -266,6 +278,7 @@ async def _sync_repository(run: _Run, client: GitHubClient, repository: str, ite
         listing, full = await _read(run, client, repository, watermark, reconcile=True)
     applier = Applier(client, store, run.config, run.clock, repository, run.refs, run.links, run.advance)
     applier.seed_repository_id(counts.repository_id)
+    applier.recreating = run.recreating
     lost: list[LocalItem] = []
     if not options.dry_run:
         _adopt_marked(run, applier, items, listing)
@@ -309,12 +322,36 @@ async def _reconcile(
         if (link := run.links.get(i.id)) is not None and link.linked and link.repository == repository
         and link.issue_number not in listing.issues
     ]  # fmt: skip
-    moved = await relocate(applier, missing) if missing else Relocation()
-    for item in moved.moved:
+    return _follow(run, applier, await relocate(applier, missing) if missing else Relocation(), items)
+
+
+def _follow(
+    run: _Run, applier: Applier, result: Relocation, here: list[LocalItem]
+) -> tuple[list[LocalItem], list[LocalItem]]:
+    """Act on a relocation: transferred items go to their new repository's pass, items whose
+    issue is gone are created again in their own repository, and the items blocked by any of
+    them relink. Returns the items still synced here and those to create here."""
+    away: set[int] = set()
+    create_here = []
+    for item in result.moved:
         run.moved_in[run.links[item.id].repository].append(item)
-    forget_edges_to(run.links, items, {i.key for i in missing})
-    moved_ids = {i.id for i in moved.moved}
-    return [i for i in items if i.id not in moved_ids], moved.gone
+        away.add(item.id)
+    for item in result.gone:
+        if item.repository == applier.repository:
+            create_here.append(item)
+        else:  # it had followed a transfer: its new issue belongs in its own repository
+            run.moved_in[item.repository].append(item)
+            away.add(item.id)
+    changed = {i.key for i in (*result.moved, *result.gone, *result.found)}
+    stale = forget_edges_to(run.links, run.all_items, changed)
+    run.store.update_hashes(
+        [(wid, str(run.links[wid].content_hash), run.links[wid].remote_updated_at) for wid in stale]
+    )
+    here_ids = {i.id for i in here}
+    for item in run.all_items:
+        if item.id in stale and item.id not in here_ids:
+            run.moved_in[run.links[item.id].repository].append(item)
+    return [i for i in here if i.id not in away], create_here
 
 
 async def _act(
@@ -342,13 +379,9 @@ async def _act(
     await _push(run, applier, push_plan)
     vanished = _vanished(run, applier, items)
     if vanished:  # GitHub no longer resolves their issues: find them again, or create new ones
-        moved = await relocate(applier, vanished)
-        for item in moved.moved:
-            run.moved_in[run.links[item.id].repository].append(item)
-        forget_edges_to(run.links, items, {i.key for i in vanished})
-        items = [i for i in items if i not in moved.moved]
-        allowed |= {i.key for i in vanished}
-        await _create(run, applier, Plan(), moved.gone)
+        items, create_here = _follow(run, applier, await relocate(applier, vanished), items)
+        allowed |= {i.key for i in items}  # recreated issues change their dependants' bodies and edges
+        await _create(run, applier, Plan(), create_here)
         push_plan = _replan(run, items, listing, allowed)
         await _push(run, applier, push_plan)
     run.summary.unchanged += sum(1 for p in push_plan.items if p.kinds == {Kind.UNCHANGED})

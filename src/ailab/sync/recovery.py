@@ -111,17 +111,20 @@ async def relocate(applier: Applier, items: list[LocalItem]) -> Relocation:
     return result
 
 
-def forget_edges_to(links: dict[int, Link], items: list[LocalItem], keys: set[str]) -> None:
+def forget_edges_to(links: dict[int, Link], items: list[LocalItem], keys: set[str]) -> set[int]:
     """Issues that vanished or moved lost their blocked-by relations on GitHub (on both ends):
     the items blocked by them relink (their edges' base becomes unknown, so the plan diffs
-    them against what GitHub has)."""
+    them against what GitHub has). Returns the ids of the items changed."""
+    changed: set[int] = set()
     if not keys:
-        return
+        return changed
     for item in items:
         link = links.get(item.id)
         base = GroupHashes.parse(link.content_hash) if link is not None else None
-        if link is not None and base is not None and keys & set(item.depends_on):
+        if link is not None and link.linked and base is not None and keys & set(item.depends_on):
             link.content_hash = str(base._replace(edges=UNKNOWN.edges))
+            changed.add(item.id)
+    return changed
 
 
 def rebase_lost_labels(links: dict[int, Link], items: list[LocalItem], refs: dict[str, IssueRef],
