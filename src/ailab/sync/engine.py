@@ -261,11 +261,14 @@ async def _probe(
     run: _Run, client: GitHubClient, repository: str, listing: Listing, full: bool
 ) -> tuple[RemoteCounts, str | None]:
     """The drift probe: one request; a reason to reconcile, or ``None``."""
+    sent = client.stats.requests
     counts = await probe_counts(client, repository)
     kept = run.store.remote_counts(repository)
     baseline = RemoteCounts.unpack(*kept) if kept else None
     verdict = None if full else probe_verdict(baseline, counts, listing)
-    run.summary.probe[repository] = probe_report(verdict, counts, reconciled=full or verdict is not None)
+    run.summary.probe[repository] = probe_report(
+        verdict, counts, reconciled=full or verdict is not None, requests=client.stats.requests - sent
+    )
     return counts, verdict
 
 
