@@ -267,7 +267,11 @@ async def _probe(
     baseline = RemoteCounts.unpack(*kept) if kept else None
     verdict = None if full else probe_verdict(baseline, counts, listing)
     run.summary.probe[repository] = probe_report(
-        verdict, counts, reconciled=full or verdict is not None, requests=client.stats.requests - sent
+        verdict,
+        counts,
+        full=full,
+        reconciled=full or verdict is not None,
+        requests=client.stats.requests - sent,
     )
     return counts, verdict
 
@@ -288,7 +292,8 @@ async def _sync_repository(run: _Run, client: GitHubClient, repository: str, ite
         pending = [(i, run.links[i.id]) for i in items if i.id in run.links and not run.links[i.id].linked]
         lost = await applier.recover(pending)
         if full and listing.stable:
-            items, gone = await _reconcile(run, applier, items, listing)
+            recreated = disagreement is not None and "recreated" in disagreement
+            items, gone = await _reconcile(run, applier, items, listing, look_up=not recreated)
             lost += gone
     _check_markers(run, repository, items, listing)
     plan = build_plan(
@@ -312,7 +317,7 @@ async def _sync_repository(run: _Run, client: GitHubClient, repository: str, ite
 
 
 async def _reconcile(
-    run: _Run, applier: Applier, items: list[LocalItem], listing: Listing
+    run: _Run, applier: Applier, items: list[LocalItem], listing: Listing, *, look_up: bool = True
 ) -> tuple[list[LocalItem], list[LocalItem]]:
     """A complete listing: prove every linked issue exists (or find it), each marker is on one
     issue, and labels deleted on GitHub are put back. Returns the items still synced here and
@@ -325,7 +330,8 @@ async def _reconcile(
         if (link := run.links.get(i.id)) is not None and link.linked and link.repository == repository
         and link.issue_number not in listing.issues
     ]  # fmt: skip
-    return _follow(run, applier, await relocate(applier, missing) if missing else Relocation(), items)
+    found = await relocate(applier, missing, look_up=look_up) if missing else Relocation()
+    return _follow(run, applier, found, items)
 
 
 def _follow(

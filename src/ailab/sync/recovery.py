@@ -21,7 +21,7 @@ from typing import Any
 from ailab.sync.apply import Applier, adopted_hashes
 from ailab.sync.mapping import GroupHashes, IssueRef, LocalItem, group_hashes, render
 from ailab.sync.plan import UNKNOWN
-from ailab.sync.remote import Listing, RemoteCounts, locate_issue
+from ailab.sync.remote import Listing, Located, RemoteCounts, locate_issue
 from ailab.sync.store import Link, LinkedIssue
 
 
@@ -58,16 +58,22 @@ class Relocation:
     found: list[LocalItem] = field(default_factory=list)  # same place, new node id
 
 
-async def relocate(applier: Applier, items: list[LocalItem]) -> Relocation:
-    """Look up the linked issues of ``items`` by number and follow what GitHub answers."""
+async def relocate(applier: Applier, items: list[LocalItem], *, look_up: bool = True) -> Relocation:
+    """Look up the linked issues of ``items`` by number and follow what GitHub answers.
+
+    ``look_up=False`` (the repository itself was recreated: nothing of it survived) takes them
+    all as gone without a request each.
+    """
     links = applier.links
     todo = [i for i in items if i.id in links and links[i.id].linked]
-    places = await asyncio.gather(
-        *(
-            locate_issue(applier.client, links[i.id].repository, int(links[i.id].issue_number or 0))
-            for i in todo
+    places: list[Located] = [Located("gone") for _ in todo]
+    if look_up:
+        places = await asyncio.gather(
+            *(
+                locate_issue(applier.client, links[i.id].repository, int(links[i.id].issue_number or 0))
+                for i in todo
+            )
         )
-    )
     result = Relocation()
     rows: list[LinkedIssue] = []
     for item, where in zip(todo, places, strict=True):
@@ -161,9 +167,11 @@ def markers(listing: Listing) -> dict[str, list[int]]:
     return found
 
 
-def probe_report(verdict: str | None, now: RemoteCounts, **extra: Any) -> dict[str, Any]:
+def probe_report(verdict: str | None, now: RemoteCounts, *, full: bool, **extra: Any) -> dict[str, Any]:
+    """The probe's outcome for the summary and ``--json`` (a full read reconciles anyway)."""
+    said = "agreed" if verdict is None else f"disagreed: {verdict}"
     return {
-        "verdict": "agreed" if verdict is None else f"disagreed: {verdict}",
+        "verdict": "full read (reconciled)" if full else said,
         "issues": now.issues,
         "labels": now.labels,
         **extra,
