@@ -45,8 +45,8 @@ from ailab.sync.summary import SyncSummary
 
 ITEMS = 6
 OTHER_REPO = "octo-org/elsewhere"
-EXAMPLES = int(os.environ.get("AILAB_SYNC_SOAK_EXAMPLES", "3"))
-STEPS = int(os.environ.get("AILAB_SYNC_SOAK_STEPS", "14"))
+EXAMPLES = int(os.environ.get("AILAB_SYNC_SOAK_EXAMPLES", "8"))
+STEPS = int(os.environ.get("AILAB_SYNC_SOAK_STEPS", "20"))
 STATUSES = ("todo", "in_progress", "review", "done", "cancelled")
 steps_taken = [0]  # across examples, for the soak's report
 
