@@ -12,8 +12,6 @@ import math
 import platform
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +19,10 @@ from typing import Any
 
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import scratch_schema, scratch_sqlite
+from ailab.db.scratch import scratch_database
 from ailab.db.seed import seed_database
-from ailab.perf.registry import BenchContext, Measurement, Target, registered
-from ailab.settings import Settings, parse_database_url
+from ailab.perf.registry import BenchContext, Measurement, Target, nan_to_none, registered
+from ailab.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +34,30 @@ class ReportResult:
     measurements: list[Measurement]
     failures: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
+    reports_dir: Path | None = None  # where the latest load test is looked up (None: nowhere)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "meta": self.meta,
-            "rows": [_jsonable(m.to_dict()) for m in self.measurements],
+            "rows": [nan_to_none(m.to_dict()) for m in self.measurements],
             "failures": self.failures,
         }
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the target table with a chart per metric, the claims and every row."""
+        from ailab.perf.reprs import report_html
 
-def result_from_json(data: dict[str, Any]) -> ReportResult:
+        return report_html(self)
+
+    def __repr__(self) -> str:
+        meta = self.meta
+        return (
+            f"<ReportResult: {len(self.measurements)} rows, {meta.get('items', 0):,} items on "
+            f"{meta.get('dialect')}, {len(self.failures)} failures>"
+        )
+
+
+def result_from_json(data: dict[str, Any], reports_dir: Path | None = None) -> ReportResult:
     """A ``ReportResult`` read back from ``report.json`` (for notebooks and re-rendering)."""
     fields = set(Measurement.__dataclass_fields__)
     rows = []
@@ -57,28 +69,7 @@ def result_from_json(data: dict[str, Any]) -> ReportResult:
             if values.get(key) is None:
                 values[key] = math.nan
         rows.append(Measurement(**values))
-    return ReportResult(rows, list(data.get("failures", [])), dict(data.get("meta", {})))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-@contextmanager
-def scratch_database(database_url: str | None) -> Iterator[str]:
-    """A scratch database URL on the backend of ``database_url`` (default: SQLite)."""
-    if database_url and parse_database_url(database_url).get_backend_name() == "postgresql":
-        with scratch_schema(database_url, prefix="ailab_report") as url:
-            yield url
-    else:
-        with scratch_sqlite("report.db") as url:
-            yield url
+    return ReportResult(rows, list(data.get("failures", [])), dict(data.get("meta", {})), reports_dir)
 
 
 def run_report(
@@ -96,7 +87,7 @@ def run_report(
     measurements: list[Measurement] = []
     failures: list[str] = []
     started = time.perf_counter()
-    with scratch_database(database_url) as url:
+    with scratch_database(database_url, "report") as url:
         engine = get_engine(url)
         upgrade(engine)
         if on_progress:
@@ -134,7 +125,7 @@ def run_report(
         "machine": f"{platform.system()} {platform.machine()}",
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return ReportResult(measurements, failures, meta)
+    return ReportResult(measurements, failures, meta, reports_dir)
 
 
 def write_outputs(result: ReportResult, reports_dir: Path, html: bool = False) -> dict[str, Path]:
@@ -147,7 +138,7 @@ def write_outputs(result: ReportResult, reports_dir: Path, html: bool = False) -
     sections = Sections(result, reports_dir)  # target table, ledger, latest load test
     data["target_table"] = [t.to_dict() for t in sections.targets]
     data["claims"] = [c.to_dict() for c in sections.claims]
-    paths["json"].write_text(json.dumps(_jsonable(data), indent=2))
+    paths["json"].write_text(json.dumps(nan_to_none(data), indent=2))
     paths["markdown"].write_text(render_markdown(result, reports_dir))
     if html:
         paths["html"] = reports_dir / "report.html"

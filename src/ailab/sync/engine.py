@@ -61,6 +61,8 @@ SERVER_MARGIN = timedelta(seconds=2)  # clock skew between GitHub's servers, and
 
 @dataclass(frozen=True)
 class SyncOptions:
+    """What one ``ailab sync`` run is asked to do (the CLI's flags)."""
+
     dry_run: bool = False
     pull: bool = False
     prefer_remote: bool = False
@@ -69,9 +71,13 @@ class SyncOptions:
 
 
 class SyncProgress(Protocol):
-    def planned(self, repository: str, plan: Plan, eta_seconds: float) -> None: ...
+    """Receives progress (the CLI's progress bar); the sync works without one."""
 
-    def advance(self, kind: str, count: int) -> None: ...
+    def planned(self, repository: str, plan: Plan, eta_seconds: float) -> None:
+        """A repository's plan is made; ``eta_seconds`` is the estimate from the write budget."""
+
+    def advance(self, kind: str, count: int) -> None:
+        """``count`` more items of ``kind`` are done."""
 
 
 class _Run:

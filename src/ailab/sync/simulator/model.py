@@ -59,6 +59,7 @@ def parse_node_id(value: str) -> tuple[str, int] | None:
 
 
 def iso(ts: int | None) -> str | None:
+    """A Unix timestamp in GitHub's ISO 8601 form (None stays None)."""
     return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
@@ -74,6 +75,8 @@ def parse_iso(value: str) -> int:
 
 
 class Label:
+    """A repository label, with its REST JSON cached on it."""
+
     __slots__ = ("color", "created_ts", "description", "id", "json", "name", "node_id", "repo")
 
     def __init__(self, repo: Repo, db_id: int, name: str, color: str, description: str | None, ts: int):
@@ -88,6 +91,8 @@ class Label:
 
 
 class Issue:
+    """An issue as GitHub keeps it: fields, labels, blocked-by/blocking edges, sub-issues, cached REST bytes."""
+
     __slots__ = (
         "blocked_by",
         "blocking",
@@ -134,6 +139,8 @@ class Issue:
 
 
 class Repo:
+    """A repository: its issues and labels, and a version that invalidates cached list views on change."""
+
     __slots__ = (
         "full_name",
         "gone",
@@ -166,6 +173,7 @@ class Repo:
         self.views: dict[tuple[Any, ...], Any] = {}
 
     def changed(self) -> None:
+        """Note a change to any issue or label: bump the version and drop the cached list views."""
         self.version += 1
         if self.views:
             self.views.clear()
