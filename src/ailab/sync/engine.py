@@ -102,6 +102,8 @@ class _Run:
         self.moved_in: dict[str, list[LocalItem]] = defaultdict(list)  # repository -> items sent there
         self.recreating: set[str] = set()  # keys whose issue vanished: their next create is a recreate
         self.all_items: list[LocalItem] = []
+        self.pass_repository: str | None = None  # the repository pass under way, and its plan
+        self.pass_plan: Plan | None = None
 
     def load(self) -> dict[str, list[LocalItem]]:
         items = self.store.load_items(self.config_repository)
@@ -149,6 +151,7 @@ async def run_sync(
             while queue:
                 repository = queue.popleft()
                 items = by_repo.pop(repository)
+                run.pass_repository, run.pass_plan = repository, None
                 if run.summary.stop is not None:
                     _left_behind(run, repository, items)
                     continue
@@ -179,14 +182,31 @@ def _requeue(run: _Run, by_repo: dict[str, list[LocalItem]], queue: deque[str]) 
     run.moved_in.clear()
 
 
+def _requeue_dependants(run: _Run, repository: str, keys: set[str]) -> None:
+    """Items of other repositories blocked by issues this pass created render differently now
+    (their dependency links and blocked-by edges): their repository gets a pass (again)."""
+    if not keys:
+        return
+    for item in run.all_items:
+        link = run.links.get(item.id)
+        where = link.repository if link is not None and link.linked else item.repository
+        if where != repository and keys & set(item.depends_on):
+            run.moved_in[where].append(item)
+
+
 def _left_behind(run: _Run, repository: str, items: list[LocalItem]) -> None:
     """Name the items of ``repository`` whose planned work this run did not finish."""
     assert run.summary.stop is not None
     why = f"not attempted: the run stopped early ({run.summary.stop.rerun_hint()})"
-    plan = run.summary.plans.get(repository)
-    planned = None if plan is None else {p.key for p in plan.items if p.is_action}
+    plan = run.pass_plan if run.pass_repository == repository else None
+    if plan is None:  # stopped before this repository's pass planned: none of its items was checked
+        for item in items:
+            if item.key not in run.summary.failed:
+                run.summary.left[item.key] = f"not checked: the run stopped before it read {repository}"
+        return
+    planned = {p.key for p in plan.items if p.is_action}
     for item in _items(run, [i.id for i in items]):  # as they are now (a pull may have changed them)
-        if planned is not None and item.key not in planned:
+        if item.key not in planned:
             continue
         link = run.links.get(item.id)
         settled = (
@@ -301,11 +321,19 @@ async def _sync_repository(run: _Run, client: GitHubClient, repository: str, ite
             recreated = disagreement is not None and "recreated" in disagreement
             items, gone = await _reconcile(run, applier, items, listing, look_up=not recreated)
             lost += gone
+        elif full:  # issues moved while we paged: absence from this listing proves nothing
+            for item in items:
+                link = run.links.get(item.id)
+                if link is not None and link.linked and link.issue_number not in listing.issues:
+                    run.summary.left[item.key] = (
+                        "not verified: GitHub's listing changed while it was read; rerun"
+                    )
     _check_markers(run, repository, items, listing)
     plan = build_plan(
         _states(run, items, listing.issues), pull=options.pull, prefer_remote=options.prefer_remote
     )
     plan = plan.limited(options.limit)
+    run.pass_plan = plan
     earlier = run.summary.plans.get(repository)
     run.summary.plans[repository] = Plan(earlier.items + plan.items) if earlier else plan
     run.summary.conflicts.extend(plan.conflicts)
@@ -317,6 +345,7 @@ async def _sync_repository(run: _Run, client: GitHubClient, repository: str, ite
         await _act(run, client, applier, repository, items, plan, listing, lost)
     finally:  # what was done is counted even when GitHub stopped the run part-way
         run.summary.add(applier.outcome)
+        _requeue_dependants(run, repository, applier.created_now)
     _advance_watermark(run, repository, watermark, listing, full, plan)
     if not applier.vanished and (listing.stable or not full):
         store.save_remote_counts(repository, *after_run(counts, applier).pack())
