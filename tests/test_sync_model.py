@@ -101,7 +101,7 @@ def model_drift(gh: SimulatedGitHub, store: SyncStore) -> set[tuple[str, str]]:
         repo = gh.sim.repo(ref.repository)
         issue = repo.issues.get(ref.number)
         if issue is None:
-            drift.add((item.key, "moved" if ref.number in repo.moved else "missing"))
+            drift.add((item.key, "moved" if _still_somewhere(repo.moved.get(ref.number)) else "missing"))
             continue
         want = render(item, refs)
         labels = {label.name.lower() for label in issue.labels.values()}
@@ -120,6 +120,17 @@ def model_drift(gh: SimulatedGitHub, store: SyncStore) -> set[tuple[str, str]]:
         if edges != set(want.edges or ()):
             drift.add((item.key, "edges"))
     return drift
+
+
+def _still_somewhere(issue: Any) -> bool:
+    """A transferred issue that still exists (it may have moved on, or been deleted since)."""
+    for _ in range(100):
+        if issue is None:
+            return False
+        if issue.repo.issues.get(issue.number) is issue:
+            return True
+        issue = issue.repo.moved.get(issue.number)
+    return False
 
 
 class SyncModel(RuleBasedStateMachine):
