@@ -148,3 +148,17 @@ def test_json_summary_and_exit_codes_over_loopback(db_url: str) -> None:
         assert bad.exit_code == 2 and json.loads(bad.stdout)["error_type"] == "ConfigError"
         for result in (done, broken, table, bad):
             assert TEST_TOKEN not in result.output
+
+
+def test_a_chunk_github_keeps_failing_waits_for_the_next_round_while_the_rest_goes_on(db_url: str) -> None:
+    engine = get_engine(db_url)
+    gh = SimulatedGitHub.in_process(clock=FakeClock(), batch_size=2)
+    gh.run(engine)
+    retitle_all(db_url)
+    # The first update request fails all four of the client's tries; later ones are fine.
+    gh.sim.add_fault(FaultRule(FaultKind.SERVER_ERROR, nth=1, times=4, graphql_field="updateIssue"))
+    summary = gh.run(engine)
+    assert summary.exit_code == EXIT_OK and summary.updated == 6 and summary.stop is None
+    # Two items per request: four failed tries of the first chunk, then each of the three chunks once.
+    assert gh.sim.counters.graphql_fields["mutation.updateIssue"] == 2 * (4 + 3)
+    assert compare_remote(engine, gh).ok

@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypeVar
 
 from ailab.clock import Clock
 from ailab.errors import AmbiguousWriteError, GitHubError, GitHubUnavailableError
@@ -45,6 +46,8 @@ from ailab.sync.store import Link, LinkedIssue, SyncStore
 log = logging.getLogger(__name__)
 
 ROUNDS = 3  # attempts per item for updates and edges within one run
+UNAVAILABLE_IN_A_ROW = 3  # write chunks GitHub failed past the client's retries before the run stops
+T = TypeVar("T")
 CREATE_TRIES = 3
 _UNRESOLVED = re.compile(r"global id of '([^']+)'")
 
@@ -150,6 +153,7 @@ class Applier:
         self._labels_stale = False  # a cached label node id did not resolve: re-read them by name
         self.vanished_nodes: set[str] = set()  # other issues' node ids that no longer resolve
         self._edges_unfinished: set[str] = set()
+        self._unavailable_in_a_row = 0
         self._repo_id: str | None = None
         self._labels: dict[str, str] | None = None
 
@@ -406,10 +410,11 @@ class Applier:
             await self._refresh_labels({n for p in todo if "labels" in p.push for n in fields[p.key].labels})
             failed: list[ItemPlan] = []
             for start in range(0, len(todo), self.config.batch_size):
-                failed.extend(await self._update_chunk(todo[start : start + self.config.batch_size], fields))
+                chunk = todo[start : start + self.config.batch_size]
+                failed.extend(await self._unless_unavailable(self._update_chunk(chunk, fields), chunk))
             todo = failed
         for plan in todo:
-            self.outcome.failed.setdefault(plan.key, "GitHub kept refusing its update")
+            self.outcome.failed.setdefault(plan.key, "GitHub kept refusing its update (or kept failing)")
 
     async def _update_chunk(self, plans: list[ItemPlan], fields: Mapping[str, IssueFields]) -> list[ItemPlan]:
         batch = m.Batch()
@@ -456,6 +461,20 @@ class Applier:
         self.advance("update", len(done))
         return failed
 
+    async def _unless_unavailable(self, request: Awaitable[list[T]], chunk: list[T]) -> list[T]:
+        """One chunk's write; when GitHub keeps failing it (5xx, dropped connections) the chunk is
+        retried in the next round, and the run goes on with the others. Only
+        ``UNAVAILABLE_IN_A_ROW`` such chunks in a row stop the run (an outage, not bad luck)."""
+        try:
+            result = await request
+        except GitHubUnavailableError:
+            self._unavailable_in_a_row += 1
+            if self._unavailable_in_a_row >= UNAVAILABLE_IN_A_ROW:
+                raise
+            return chunk
+        self._unavailable_in_a_row = 0
+        return result
+
     def _count(self, plan: ItemPlan, wanted: IssueFields) -> None:
         if plan.push & {"title", "body", "labels"}:
             self.outcome.updated += 1
@@ -499,7 +518,7 @@ class Applier:
             retry: list[tuple[LocalItem, str, str]] = []
             while ops:
                 chunk, ops = await self._take_edge_chunk(ops)
-                retry.extend(await self._edge_chunk(chunk))
+                retry.extend(await self._unless_unavailable(self._edge_chunk(chunk), chunk))
             ops = retry
         failed_items = {item.key for item, _, _ in ops}
         unfinished = failed_items | self._edges_unfinished
