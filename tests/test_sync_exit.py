@@ -155,10 +155,11 @@ def test_a_chunk_github_keeps_failing_waits_for_the_next_round_while_the_rest_go
     gh = SimulatedGitHub.in_process(clock=FakeClock(), batch_size=2)
     gh.run(engine)
     retitle_all(db_url)
-    # The first update request fails all four of the client's tries; later ones are fine.
-    gh.sim.add_fault(FaultRule(FaultKind.SERVER_ERROR, nth=1, times=4, graphql_field="updateIssue"))
+    # The first update request fails every one of the client's tries; later ones are fine.
+    tries = gh.config.transient_tries
+    gh.sim.add_fault(FaultRule(FaultKind.SERVER_ERROR, nth=1, times=tries, graphql_field="updateIssue"))
     summary = gh.run(engine)
     assert summary.exit_code == EXIT_OK and summary.updated == 6 and summary.stop is None
-    # Two items per request: four failed tries of the first chunk, then each of the three chunks once.
-    assert gh.sim.counters.graphql_fields["mutation.updateIssue"] == 2 * (4 + 3)
+    # Two items per request: the failed tries of the first chunk, then each of the three chunks once.
+    assert gh.sim.counters.graphql_fields["mutation.updateIssue"] == 2 * (tries + 3)
     assert compare_remote(engine, gh).ok
