@@ -31,10 +31,11 @@ from ailab.db import get_engine
 from ailab.db.engine import create_configured_engine
 from ailab.settings import Settings, get_settings
 from ailab.vocab import PRIORITIES, STATUSES
-from ailab.web import error_handlers, handlers, problems, schemas
+from ailab.web import error_handlers, github, handlers, problems, schemas
 from ailab.web.body_limit import BodyLimit
 from ailab.web.context import WebContext
 from ailab.web.fastlane import FastLane
+from ailab.web.github import STATUS_RESPONSES, WEBHOOK_RESPONSES, WebhookReceiver
 from ailab.web.metrics import WebMetrics
 from ailab.web.page import DashboardPage
 from ailab.web.problems import FILTERED_READ, ITEM_READ, ITEM_WRITE, READ, WRITE, documented
@@ -102,6 +103,7 @@ def create_app(
         metrics=metrics,
         page=DashboardPage(),
     )
+    webhooks = WebhookReceiver(ctx, settings.github_webhook_secret)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -113,9 +115,12 @@ def create_app(
                     "summary warm-up failed (%s); is the schema migrated? run `ailab db upgrade`",
                     type(err).__name__,
                 )
+        if webhooks.enabled:
+            webhooks.start()  # applies deliveries acknowledged before a restart first
         try:
             yield
         finally:
+            await webhooks.stop()
             if owns_engine:
                 ctx.engine.dispose()
 
@@ -129,6 +134,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.webhooks = webhooks
     # The last added is the outermost: profiling sees what the fast lane answers too; the
     # body limit sees only what the fast lane passes on.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -146,6 +152,7 @@ def create_app(
     error_handlers.install(app)
     problems.install(app)
     _add_routes(app, ctx)
+    _add_github_routes(app, ctx, webhooks)
     return app
 
 
@@ -332,3 +339,22 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(ctx.metrics.render(), media_type=ctx.metrics.content_type)
+
+
+def _add_github_routes(app: FastAPI, ctx: WebContext, webhooks: WebhookReceiver) -> None:
+    @app.post(
+        "/api/github/webhook",
+        summary="GitHub webhook deliveries (signed with AILAB_GITHUB_WEBHOOK_SECRET)",
+        status_code=202,
+        responses=WEBHOOK_RESPONSES,
+    )
+    async def github_webhook(request: Request) -> Response:
+        return await webhooks.receive(request)
+
+    @app.get(
+        "/api/sync/status",
+        summary="Last push and pull, pending changes and deliveries, failures, budget",
+        responses=STATUS_RESPONSES,
+    )
+    async def sync_status() -> Response:
+        return await github.status(ctx, webhooks)

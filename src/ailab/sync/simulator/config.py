@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ailab.errors import ConfigError
 from ailab.settings import Secret
+from ailab.sync.simulator.webhooks import WebhookConfig
 
 
 class FaultKind(enum.StrEnum):
@@ -140,6 +141,8 @@ class SimulatorConfig:
     id_epoch: int = 0
     """Range of the IDs handed out (0-99,999): a restarted simulator uses another, as GitHub never
     reuses an ID. ``ailab github-sim`` picks a random one unless told."""
+    webhook: WebhookConfig | None = None
+    """A repository webhook: signed ``issues`` deliveries to its URL (``simulator.webhooks``)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.token, str):  # accept a plain string from callers; never keep it bare
