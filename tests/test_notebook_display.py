@@ -257,3 +257,19 @@ def test_nan_figures_do_not_break_the_reprs(tmp_path: Path) -> None:
     summary["checks"][0]["value"] = None
     summary["rps"] = math.nan
     assert "-" in summary._repr_html_()
+
+
+def test_profile_view_is_pyinstruments_page_with_a_plain_text_fallback() -> None:
+    from pyinstrument import Profiler
+
+    from ailab.notebook.profiles import profile_view
+
+    profiler = Profiler(interval=0.0001)
+    with profiler:
+        sum(i * i for i in range(200_000))
+    view = profile_view(profiler, height=300)
+    mimes = _mimes(view)
+    page = str(mimes["text/html"])
+    assert page.startswith("<iframe srcdoc=") and 'height="300"' in page and "&lt;html" in page.lower()
+    assert "\x1b" not in str(mimes["text/plain"]) and "Recorded" in str(mimes["text/plain"])
+    assert output_problems([{"output_type": "display_data", "data": mimes}]) == []
