@@ -157,7 +157,7 @@ async def test_a_stop_during_a_long_run_abandons_it_safely_after_the_grace(seede
     assert compare_remote(seeded, gh).ok
 
 
-def test_a_second_watch_from_the_command_line_exits_4_naming_the_holder(seeded: Engine) -> None:
+def test_a_second_watch_from_the_command_line_exits_5_naming_the_holder(seeded: Engine) -> None:
     from typer.testing import CliRunner
 
     from ailab.cli import app
@@ -170,5 +170,5 @@ def test_a_second_watch_from_the_command_line_exits_4_naming_the_holder(seeded: 
         "AILAB_GITHUB_API_URL": "http://127.0.0.1:9",  # never reached: the lock is refused first
     }
     result = CliRunner().invoke(app, ["sync", "--watch"], env=env)
-    assert result.exit_code == 4
+    assert result.exit_code == 5
     assert "ops-box pid 4242" in result.output and TEST_TOKEN not in result.output
