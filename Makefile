@@ -9,7 +9,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	&& { echo $$p; break; }; done)
 PYTEST_WORKERS ?= 2
 
-.PHONY: report test lint typecheck unit notebooks serve lab fuzz clean venv
+.PHONY: report test lint typecheck unit notebooks serve lab fuzz clean venv soak
 
 venv: $(STAMP)
 
@@ -35,13 +35,21 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# The sync's model-based test at soak size (AILAB_SYNC_SOAK_EXAMPLES x AILAB_SYNC_SOAK_STEPS).
+soak: $(STAMP)
+	AILAB_SYNC_SOAK_EXAMPLES=$${AILAB_SYNC_SOAK_EXAMPLES:-200} AILAB_SYNC_SOAK_STEPS=$${AILAB_SYNC_SOAK_STEPS:-50} \
+		$(BIN)/pytest -q -s -p no:cacheprovider tests/test_sync_model.py
+
 serve: $(STAMP)
 	$(BIN)/ailab serve
 
 # JupyterLab on notebooks/ with the project's kernel: its "Python 3" kernel is this .venv's Python.
 LAB_PORT ?= 8888
+LAB_ARGS ?=
+# Jupyter refuses to run as root unless told (containers often are root).
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) $(LAB_ROOT) $(LAB_ARGS)
 
 # schemathesis (default checks and phases, 100 cases per operation, seeds 1 and 2) against a served,
 # seeded scratch instance with writes enabled, on SQLite and Postgres; reports in reports/fuzz/.
