@@ -159,6 +159,8 @@ class Settings:
     github_read_concurrency: int = 8
     github_batch_size: int = 20
     compare_max_age_hours: float = 24.0  # the report reuses `ailab compare` results this fresh
+    # Test-only (ailab.planted): a planted slowdown of the tag filter that `ailab ab` must catch.
+    test_tag_filter_slowdown: float = 0.0
 
     def __post_init__(self) -> None:
         parse_database_url(self.database_url)
@@ -188,6 +190,7 @@ class Settings:
             github_read_concurrency=_env_int(env, "AILAB_GITHUB_READ_CONCURRENCY", 8, minimum=1),
             github_batch_size=_env_int(env, "AILAB_GITHUB_BATCH_SIZE", 20, minimum=1),
             compare_max_age_hours=_env_float(env, "AILAB_COMPARE_MAX_AGE_HOURS", 24.0),
+            test_tag_filter_slowdown=_env_float(env, "AILAB_TEST_TAG_FILTER_SLOWDOWN", 0.0),
         )
 
     def with_(self, **changes: Any) -> Settings:

@@ -24,6 +24,7 @@ def report_cmd(
     only: list[str] = typer.Option([], "--only", help="Only these groups (database, sync, dashboard, ...)."),
 ) -> None:
     """Seed a scratch database and measure every row of the target table (never touches your data)."""
+    from ailab.perf.history import save_run
     from ailab.perf.render import Sections, claims_table, rich_table
     from ailab.perf.report import run_report, write_outputs
 
@@ -38,6 +39,7 @@ def report_cmd(
         )
     console.print(rich_table(result))
     paths = write_outputs(result, out, html=html)
+    paths["history"] = save_run(result.to_json(), out, groups=only)
     console.print(claims_table(Sections(result, out).claims))
     for kind, path in paths.items():
         console.print(f"{kind}: {path.resolve()}")
