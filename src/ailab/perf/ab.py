@@ -120,9 +120,10 @@ def python_for(worktree: Path, on_progress: Callable[[str], None] | None = None)
     shutil.rmtree(venv, ignore_errors=True)
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
-        # The package itself comes from the worktree's src on PYTHONPATH; install it for its deps.
+        # The package comes from the worktree's src on PYTHONPATH; this installs its deps (with the
+        # toolkit extra where the commit has one; pip only warns where it has not).
         subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", str(worktree)],
+            [str(python), "-m", "pip", "install", "-q", f"{worktree}[lab]"],
             check=True,
             capture_output=True,
             text=True,
@@ -348,21 +349,43 @@ def write_ab_outputs(result: ABResult, out: Path, html: bool = True) -> dict[str
     return paths
 
 
-class InProcessReport:
-    """Runs ``run_report`` in this process for both sides: one code base, so only a side's planted
-    regression (``AILAB_TEST_TAG_FILTER_SLOWDOWN`` in ``side.env``) sets them apart. This is how the
-    gate's own tests and notebook check it at small size without checkouts or subprocesses."""
+class InProcessBench:
+    """Runs the chosen groups' benchmarks in this process, on one scratch database seeded once, for
+    both sides: one code base, so only a side's planted regression (``AILAB_TEST_TAG_FILTER_SLOWDOWN``
+    in ``side.env``) sets them apart. The gate's own tests and notebook check it this way, at small
+    size, without checkouts or subprocesses. Use it as a context manager (it owns the database)."""
 
     def __init__(self, groups: list[str], items: int, *, quick: bool = True) -> None:
         self.groups, self.items, self.quick = groups, items, quick
+        self._stack = ExitStack()
+        self.url = ""
+
+    def __enter__(self) -> InProcessBench:
+        from ailab.db.engine import get_engine
+        from ailab.db.migrate import upgrade
+        from ailab.db.scratch import scratch_sqlite
+        from ailab.db.seed import seed_database
+
+        self.url = self._stack.enter_context(scratch_sqlite("ab.db"))
+        self.reports_dir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="ailab-ab-")))
+        engine = get_engine(self.url)
+        upgrade(engine)
+        seed_database(engine, items=self.items, seed=42)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
 
     def __call__(self, side: Side, round_no: int) -> RunRows:
-        from ailab.perf.report import run_report
+        from ailab.perf.registry import BenchContext, registered
+        from ailab.perf.report import _jsonable
         from ailab.planted import planted_tag_filter_slowdown
+        from ailab.settings import Settings
 
         slowdown = float(side.env.get("AILAB_TEST_TAG_FILTER_SLOWDOWN", "0") or 0)
-        with tempfile.TemporaryDirectory(prefix="ailab-ab-") as tmp, planted_tag_filter_slowdown(slowdown):
-            result = run_report(
-                items=self.items, quick=self.quick, groups=set(self.groups), reports_dir=Path(tmp)
-            )
-        return RunRows(result.to_json()["rows"], result.failures)
+        ctx = BenchContext(Settings.from_env(), self.url, self.items, self.reports_dir, quick=self.quick)
+        rows: list[dict[str, Any]] = []
+        with planted_tag_filter_slowdown(slowdown):
+            for bench in registered(set(self.groups)):
+                rows += [_jsonable(m.to_dict()) for m in bench.fn(ctx)]
+        return RunRows(rows)
