@@ -60,7 +60,7 @@ def history_cmd(
             o = r.options
             groups = o.get("groups")
             table.add_row(
-                r.time, r.commit[:10], "yes" if r.dirty else "", f"{o.get('items') or 0:,}", str(o.get("dialect")),
+                r.time[:19], r.commit[:10], "yes" if r.dirty else "", f"{o.get('items') or 0:,}", str(o.get("dialect")),
                 ",".join(groups) if isinstance(groups, list) else str(groups), str(len(r.metrics)),
                 str(len(r.failures) or ""), r.machine,
             )  # fmt: skip

@@ -98,7 +98,7 @@ def save_run(result_json: dict[str, Any], reports_dir: Path, *, groups: list[str
     now = datetime.now(UTC)
     record = {
         "schema": SCHEMA,
-        "time": now.isoformat(timespec="seconds"),
+        "time": now.isoformat(timespec="microseconds"),  # orders runs saved within one second
         "commit": commit,
         "dirty": dirty,
         "machine": {"id": machine_id(fingerprint), **fingerprint},
