@@ -75,7 +75,7 @@ def history_cmd(
     for p in points:
         change = f"{p.p50 / previous - 1:+.1%}" if math.isfinite(previous) and previous else ""
         table.add_row(
-            p.run.time,
+            p.run.time[:19],
             p.run.label,
             f"{p.run.options.get('items') or 0:,}",
             fmt(p.p50, p.unit),
