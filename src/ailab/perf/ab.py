@@ -31,6 +31,7 @@ from ailab.perf.history import git_state, metric_key, project_root
 
 DEFAULT_ROUNDS = 5
 DEFAULT_ITEMS = 20_000
+SMOKE = "smoke"  # run from this checkout's suite file against each side's code (bench_smoke)
 # How a side runs `ailab report` (its own code, found first on PYTHONPATH).
 _REPORT_MAIN = "import sys; sys.argv[0] = 'ailab'; from ailab.cli import main; main()"
 
@@ -181,7 +182,8 @@ def checked_out_sides(
 
 
 class ReportProcess:
-    """Runs ``ailab report --only GROUP ...`` of a side's own code in a subprocess."""
+    """Runs ``ailab report --only GROUP ...`` of a side's own code in a subprocess (the ``smoke``
+    group: this checkout's suite file, against the side's code)."""
 
     def __init__(
         self, groups: list[str], items: int, *, quick: bool = False, database_url: str | None = None
@@ -195,25 +197,50 @@ class ReportProcess:
     def __call__(self, side: Side, round_no: int) -> RunRows:
         if side.root is None:
             raise ABError(f"side {side.label} has no checkout to run")
+        env = {**os.environ, **side.env, "PYTHONPATH": str(side.root / "src"), "COLUMNS": "200"}
+        got = RunRows([])
+        if SMOKE in self.groups:
+            got = self._smoke(side, round_no, env)
+        others = [g for g in self.groups if g != SMOKE]
+        if others:
+            report = self._report(side, round_no, env, others)
+            got = RunRows(got.rows + report.rows, got.failures + report.failures)
+        return got
+
+    def _smoke(self, side: Side, round_no: int, env: dict[str, str]) -> RunRows:
+        """This checkout's smoke suite, run against the side's code (see ``bench_smoke``)."""
+        from ailab.perf import bench_smoke
+
+        out = self.workdir / f"{side.label}-{round_no}-smoke.json"
+        code = f"import runpy; runpy.run_path({bench_smoke.__file__!r}, run_name='__main__')"
+        args = [side.python, "-c", code, str(self.items), "1" if self.quick else "0", str(out)]
+        done = subprocess.run(args, cwd=side.root, env=env, capture_output=True, text=True)
+        return self._read(side, out, done)
+
+    def _report(self, side: Side, round_no: int, env: dict[str, str], groups: list[str]) -> RunRows:
         out = self.workdir / f"{side.label}-{round_no}"
         args = [side.python, "-c", _REPORT_MAIN, "report", "--items", str(self.items), "--out", str(out)]
-        for group in self.groups:
+        for group in groups:
             args += ["--only", group]
         if self.quick:
             args.append("--quick")
         if self.database_url:
             args += ["--database-url", self.database_url]
-        env = {**os.environ, **side.env, "PYTHONPATH": str(side.root / "src"), "COLUMNS": "200"}
         done = subprocess.run(args, cwd=side.root, env=env, capture_output=True, text=True)
-        report = out / "report.json"
-        if not report.exists():
+        try:
+            return self._read(side, out / "report.json", done)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+
+    @staticmethod
+    def _read(side: Side, path: Path, done: subprocess.CompletedProcess[str]) -> RunRows:
+        if not path.exists():
             tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
             raise ABError(
-                f"ailab report on the {side.label} side ({side.describe()}) wrote no results"
-                f" (exit {done.returncode}):\n{tail}"
+                f"The {side.label} side ({side.describe()}) wrote no results (exit {done.returncode}):\n{tail}"
             )
-        data = json.loads(report.read_text())
-        shutil.rmtree(out, ignore_errors=True)
+        data = json.loads(path.read_text())
+        path.unlink()
         return RunRows(list(data.get("rows", [])), list(data.get("failures", [])))
 
 

@@ -56,11 +56,17 @@ def rich_table(result: ABResult) -> Table:
     return table
 
 
+def _what(groups: list[str]) -> str:
+    if groups == ["smoke"]:
+        return "the smoke suite (this checkout's bench_smoke against each side's code)"
+    return f"`ailab report --only {','.join(groups)}`"
+
+
 def notes(result: ABResult) -> list[str]:
     """The lines under the table: what ran, the resolution, and what the verdicts mean."""
     o = result.options
     lines = [
-        f"{result.rounds} rounds (A B A B ...) of `ailab report --only {','.join(o.get('groups', []))}`"
+        f"{result.rounds} rounds (A B A B ...) of {_what(list(o.get('groups', [])))}"
         f" at {o.get('items', 0):,} items{' (quick)' if o.get('quick') else ''} per side, in {result.seconds:.0f} s.",
         f"slower/faster: the bootstrap 95% interval of the ratio lies wholly outside 1 ± {result.margin:.0%},"
         " or every head run is beyond every base run by the margin (min/max rule); else within noise.",
