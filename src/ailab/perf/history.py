@@ -206,6 +206,25 @@ def find_metric(runs: list[HistoryRun], text: str) -> str:
     raise AilabError(f"{len(found)} metrics match {text!r}; give more of the name:\n  {listed}")
 
 
+# The metrics a history chart shows first (substrings of metric keys), in this order.
+HEADLINES = (
+    "checkout + one-row lookup (pooled, Core)",
+    "tag filter, first page of 50 with tags, rare tag",
+    "tag filter, first page of 50 with tags, popular tag",
+    "dashboard summary, uncached",
+    "smoke: one-row lookup",
+    "smoke: tag filter, first page of 50, rare tag",
+    "smoke: tag filter, first page of 50, popular tag",
+)
+
+
+def headline_keys(runs: list[HistoryRun], limit: int = 4) -> list[str]:
+    """Up to ``limit`` headline metrics the runs hold (else their first metrics)."""
+    keys = metric_keys(runs)
+    chosen = [k for h in HEADLINES for k in keys if h in k]
+    return list(dict.fromkeys(chosen + keys))[:limit]
+
+
 @dataclass(frozen=True)
 class Point:
     run: HistoryRun
