@@ -225,7 +225,15 @@ def seed_database(engine: Engine, items: int, seed: int = 42, progress: bool = F
         bump_revision(conn)
     t1 = time.perf_counter()
     with engine.connect() as conn:
-        conn.exec_driver_sql("ANALYZE")
+        if engine.dialect.name == "postgresql":
+            # Only this schema's tables: a bare ANALYZE takes every schema's tables and deadlocks
+            # with DDL running in other schemas of the same database (parallel test sessions).
+            names = conn.exec_driver_sql(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+            conn.exec_driver_sql("ANALYZE " + ", ".join(f'"{n}"' for (n,) in names))
+        else:
+            conn.exec_driver_sql("ANALYZE")
         conn.commit()
     phases["analyze"] = time.perf_counter() - t1
     return SeedResult(
