@@ -121,3 +121,20 @@ def test_an_unknown_ref_is_a_clear_error() -> None:
         checked_out_sides("no-such-ref", None),
     ):
         pass
+
+
+def test_a_different_pyproject_uses_the_venv_cached_by_its_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ailab.perf import ab
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "pyproject.toml").write_text('[project]\nname = "ailab"\ndependencies = ["sqlalchemy<2"]\n')
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    digest = ab.pyproject_hash(tree)
+    assert digest != ab.pyproject_hash(project_root())
+    cached = tmp_path / "cache" / "ailab" / "ab-venvs" / digest
+    (cached / "bin").mkdir(parents=True)
+    (cached / ".ready").touch()  # built before: reused, never rebuilt
+    assert ab.python_for(tree) == str(cached / "bin" / "python")

@@ -1,4 +1,4 @@
-"""Charts of the A/B gate and the results history (matplotlib object API, no pyplot).
+"""Charts of the A/B gate and the results history (``Chart``: they display themselves in Jupyter).
 
 ``ab_summary_chart``: every metric's head/base ratio with its 95% interval against the margin band.
 ``ab_metric_chart``: one metric, both commits' runs round by round (the distributions compared).
@@ -11,9 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
-
 from ailab.perf.ab_stats import MetricAB
+from ailab.perf.charts import Chart
 
 if TYPE_CHECKING:
     from ailab.perf.history import HistoryRun
@@ -26,11 +25,11 @@ def _short(label: str, limit: int = 58) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
-def ab_summary_chart(metrics: Sequence[MetricAB], margin: float, title: str = "") -> Figure:
+def ab_summary_chart(metrics: Sequence[MetricAB], margin: float, title: str = "") -> Chart:
     """Head/base ratio (>1 = slower) and its bootstrap 95% interval per metric; the shaded band is
     1 ± margin: only an interval wholly outside it is a verdict."""
     shown = [m for m in metrics if math.isfinite(m.ratio)]
-    fig = Figure(figsize=(10, 0.42 * max(len(shown), 2) + 1.2), layout="constrained")
+    fig = Chart(figsize=(10, 0.42 * max(len(shown), 2) + 1.2), layout="constrained")
     ax = fig.subplots()
     ys = list(range(len(shown)))[::-1]
     ax.axvspan(1 / (1 + margin), 1 + margin, color="#e4e7eb", label=f"1 ± {margin:.0%} margin")
@@ -46,9 +45,9 @@ def ab_summary_chart(metrics: Sequence[MetricAB], margin: float, title: str = ""
     return fig
 
 
-def ab_metric_chart(m: MetricAB, base_label: str, head_label: str) -> Figure:
+def ab_metric_chart(m: MetricAB, base_label: str, head_label: str) -> Chart:
     """Both commits' figures of one metric, round by round, with their medians."""
-    fig = Figure(figsize=(5.6, 2.8), layout="constrained")
+    fig = Chart(figsize=(5.6, 2.8), layout="constrained")
     ax = fig.subplots()
     for x, values, color in ((0, m.base, BASE_COLOR), (1, m.head, HEAD_COLOR)):
         if not values:
@@ -67,11 +66,11 @@ def ab_metric_chart(m: MetricAB, base_label: str, head_label: str) -> Figure:
     return fig
 
 
-def history_chart(runs: Sequence[HistoryRun], keys: Sequence[str]) -> Figure:
+def history_chart(runs: Sequence[HistoryRun], keys: Sequence[str]) -> Chart:
     """The p50 of each metric over the saved runs (x: run order, labelled by commit)."""
     from ailab.perf.history import series
 
-    fig = Figure(figsize=(10, 2.4 * max(len(keys), 1)), layout="constrained")
+    fig = Chart(figsize=(10, 2.4 * max(len(keys), 1)), layout="constrained")
     axes = fig.subplots(max(len(keys), 1), 1, squeeze=False)[:, 0]
     for ax, key in zip(axes, keys, strict=False):
         points = series(list(runs), key)
