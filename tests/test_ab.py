@@ -34,14 +34,14 @@ def bench() -> Iterator[InProcessBench]:
 
 def test_a_commit_against_itself_shows_no_regression_across_repeated_runs(bench: InProcessBench) -> None:
     for _ in range(2):
-        result = run_ab(BASE, HEAD, bench, rounds=4)
+        result = run_ab(BASE, HEAD, bench, rounds=3)
         assert len(result.metrics) == 4  # a lookup and three tag classes
         assert result.regressions == [], [(m.key, m.ratio, m.ci_low) for m in result.regressions]
         assert result.exit_code() == 0
 
 
 def test_a_planted_25_percent_tag_filter_slowdown_is_caught(bench: InProcessBench) -> None:
-    result = run_ab(BASE, PLANTED, bench, rounds=4)
+    result = run_ab(BASE, PLANTED, bench, rounds=3)
     verdicts = result.verdicts()
     tag_rows = [k for k in verdicts if "tag filter" in k]
     assert len(tag_rows) == 3
@@ -50,7 +50,7 @@ def test_a_planted_25_percent_tag_filter_slowdown_is_caught(bench: InProcessBenc
     assert result.exit_code() == 1
     res = result.resolution
     assert res is not None and res.metrics == 4
-    assert any(line.startswith("resolution at 4 rounds") for line in notes(result))
+    assert any(line.startswith("resolution at 3 rounds") for line in notes(result))
 
 
 def _fake_runner(per_side: dict[str, list[dict[str, object]]]) -> object:

@@ -2,8 +2,8 @@
 
 Each side is a checkout with a Python to run it: BASE goes into a temporary ``git worktree``;
 HEAD is the working tree as it is (or a second worktree when a ref is given). A worktree's venv
-is cached by the hash of its ``pyproject.toml``; when that hash equals this project's, the
-current venv runs it with the worktree's ``src`` first on ``PYTHONPATH`` (no install at all).
+is cached by the hash of its ``pyproject.toml`` (the parts a venv depends on); when that hash
+equals this project's, the current venv runs it with the worktree's ``src`` first on ``PYTHONPATH`` (no install at all).
 
 Rounds alternate A B A B ...: each round runs ``ailab report --only GROUP`` once per side, so a
 noisy neighbour hurts both sides alike, and ``ailab.perf.ab_stats`` judges each metric.
@@ -11,6 +11,7 @@ noisy neighbour hurts both sides alike, and ``ailab.perf.ab_stats`` judges each 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -98,7 +100,18 @@ def resolve_commit(repo: Path, ref: str) -> str:
 
 
 def pyproject_hash(root: Path) -> str:
-    return hashlib.sha256((root / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    """The hash of what a venv to run ``root``'s benchmarks depends on in its ``pyproject.toml``:
+    the build system, the Python version, the dependencies and the ``lab`` extra (a change to the
+    test tools or to the linters' settings needs no new venv)."""
+    data = tomllib.loads((root / "pyproject.toml").read_text())
+    project = data.get("project", {})
+    relevant = {
+        "build-system": data.get("build-system"),
+        "requires-python": project.get("requires-python"),
+        "dependencies": project.get("dependencies"),
+        "lab": project.get("optional-dependencies", {}).get("lab"),
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def venv_cache_dir() -> Path:
@@ -114,17 +127,24 @@ def python_for(worktree: Path, on_progress: Callable[[str], None] | None = None)
         return sys.executable
     venv = venv_cache_dir() / digest
     python = venv / "bin" / "python"
-    if (venv / ".ready").exists():
-        return str(python)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build per hash, however many A/Bs start at once
+        if not (venv / ".ready").exists():
+            _build_venv(worktree, venv, on_progress)
+    return str(python)
+
+
+def _build_venv(worktree: Path, venv: Path, on_progress: Callable[[str], None] | None) -> None:
     if on_progress:
-        on_progress(f"building a venv for pyproject {digest} (cached in {venv})")
+        on_progress(f"building a venv for {worktree.name}'s pyproject.toml (cached in {venv})")
     shutil.rmtree(venv, ignore_errors=True)
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
         # The package comes from the worktree's src on PYTHONPATH; this installs its deps (with the
         # toolkit extra where the commit has one; pip only warns where it has not).
         subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", f"{worktree}[lab]"],
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"{worktree}[lab]"],
             check=True,
             capture_output=True,
             text=True,
@@ -136,7 +156,6 @@ def python_for(worktree: Path, on_progress: Callable[[str], None] | None = None)
             f"Could not build a venv for {worktree} (pip failed):\n{tail}\nCheck the network or pip."
         ) from None
     (venv / ".ready").touch()
-    return str(python)
 
 
 @contextmanager
