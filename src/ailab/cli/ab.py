@@ -54,6 +54,9 @@ def ab_cmd(
     Exit 0: no regression. Exit 1: a metric is slower beyond --margin and clear of the noise.
     Exit 2: an error, or a benchmark failed on a side (the figures are incomplete).
     """
+    from ailab.extras import require_lab
+
+    require_lab("ailab ab")
     from ailab.perf.ab import ReportProcess, checked_out_sides, run_ab, write_ab_outputs
     from ailab.perf.ab_render import notes, rich_table
 

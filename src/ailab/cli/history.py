@@ -26,6 +26,9 @@ def history_cmd(
     items: int | None = typer.Option(None, "--items", help="Only runs at this size."),
 ) -> None:
     """List the saved runs (oldest first), or one metric over them. Reads only; never writes."""
+    from ailab.extras import require_lab
+
+    require_lab("ailab history")
     from ailab.perf.history import current_machine, find_metric, load_runs, machines, metric_keys, series
     from ailab.perf.render import fmt
 
