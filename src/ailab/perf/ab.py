@@ -423,8 +423,7 @@ class InProcessBench:
         self._stack.close()
 
     def __call__(self, side: Side, round_no: int) -> RunRows:
-        from ailab.perf.registry import BenchContext, registered
-        from ailab.perf.report import _jsonable
+        from ailab.perf.registry import BenchContext, nan_to_none, registered
         from ailab.planted import planted_tag_filter_slowdown
         from ailab.settings import Settings
 
@@ -433,5 +432,5 @@ class InProcessBench:
         rows: list[dict[str, Any]] = []
         with planted_tag_filter_slowdown(slowdown):
             for bench in registered(set(self.groups)):
-                rows += [_jsonable(m.to_dict()) for m in bench.fn(ctx)]
+                rows += [nan_to_none(m.to_dict()) for m in bench.fn(ctx)]
         return RunRows(rows)
