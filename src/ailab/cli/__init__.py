@@ -33,6 +33,7 @@ def _register_all() -> None:
         "legacy",
         "compare",
         "loadtest",
+        "fuzz",
         "history",
         "ab",
     ):
