@@ -6,6 +6,7 @@ Like Starlette's ``Config``: values are parsed and checked once, secrets are wra
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -56,30 +57,34 @@ class Secret:
         return hash(self._value)
 
 
+SUPPORTED_URL_PREFIXES = "sqlite://, sqlite+pysqlite://, postgresql:// and postgresql+psycopg://"
+
+
 def parse_database_url(raw: str) -> URL:
     """Parse and check a database URL; raise ``ConfigError`` naming what is accepted."""
     try:
         url = make_url(raw)
-    except ArgumentError:
+        url.port  # noqa: B018 -- SQLAlchemy parses the port lazily: a non-number raises here
+    except (ArgumentError, ValueError):
         raise ConfigError(
-            f"Could not parse database URL {_mask(raw)!r}. Accepted forms: {ACCEPTED_URL_FORMS}."
+            f"Could not parse database URL {_mask(raw)!r} (is the port a number?). "
+            f"Accepted forms: {ACCEPTED_URL_FORMS}."
         ) from None
     backend = url.get_backend_name()
     driver = url.get_driver_name()
     if backend not in SUPPORTED_DRIVERS:
         raise ConfigError(
             f"Unsupported database dialect {backend!r} in {_mask(raw)!r}. "
-            f"ailab supports SQLite and PostgreSQL: {ACCEPTED_URL_FORMS}."
+            f"ailab supports exactly {SUPPORTED_URL_PREFIXES}: {ACCEPTED_URL_FORMS}."
         )
-    if backend == "postgresql" and not url.drivername.startswith("postgresql+psycopg"):
-        if url.drivername == "postgresql":
-            # Plain postgresql:// means psycopg2 to SQLAlchemy; we ship psycopg 3.
-            url = url.set(drivername="postgresql+psycopg")
-        else:
-            raise ConfigError(
-                f"Unsupported PostgreSQL driver {driver!r} in {_mask(raw)!r}; "
-                "use postgresql+psycopg:// (psycopg 3)."
-            )
+    if "+" in url.drivername and driver not in SUPPORTED_DRIVERS[backend]:
+        raise ConfigError(
+            f"Unsupported {backend} driver {driver!r} in {_mask(raw)!r}; ailab supports exactly "
+            f"{SUPPORTED_URL_PREFIXES} (PostgreSQL through psycopg 3)."
+        )
+    if url.drivername == "postgresql":
+        # Plain postgresql:// means psycopg2 to SQLAlchemy; we ship psycopg 3.
+        url = url.set(drivername="postgresql+psycopg")
     if backend == "postgresql" and not url.database:
         raise ConfigError(f"Database URL {_mask(raw)!r} names no database; add /dbname at the end.")
     return url
@@ -89,7 +94,7 @@ def _mask(raw: str) -> str:
     """Hide a password in a URL before it goes into a message."""
     try:
         return make_url(raw).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return raw if "@" not in raw else "***@" + raw.split("@", 1)[1]
 
 
@@ -114,6 +119,8 @@ def _env_float(env: Mapping[str, str], name: str, default: float, minimum: float
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a number; set it to e.g. {default}.") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={raw!r} is not a finite number; set it to e.g. {default}.")
     if value < minimum:
         raise ConfigError(f"{name}={value} is below the minimum {minimum}.")
     return value

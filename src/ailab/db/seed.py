@@ -157,6 +157,12 @@ def _scalar(conn: Connection, sql: str) -> int:
     return int(conn.execute(text(sql)).scalar() or 0)
 
 
+def count_work_items(engine: Engine) -> int:
+    """How many work items the database holds (``ailab db seed`` asks for --append when any)."""
+    with engine.connect() as conn:
+        return _scalar(conn, "SELECT COUNT(*) FROM work_items")
+
+
 def seed_database(engine: Engine, items: int, seed: int = 42, progress: bool = False) -> SeedResult:
     """Add ``items`` work items (with tags, dependencies, criteria, blockers) in one transaction."""
     rng = random.Random(seed)
