@@ -79,8 +79,9 @@ def parse_database_url(raw: str) -> URL:
         )
     if "+" in url.drivername and driver not in SUPPORTED_DRIVERS[backend]:
         raise ConfigError(
-            f"Unsupported {backend} driver {driver!r} in {_mask(raw)!r}; ailab supports exactly "
-            f"{SUPPORTED_URL_PREFIXES} (PostgreSQL through psycopg 3)."
+            f"Unsupported {backend} driver {driver!r} in {_mask(raw)!r}; "
+            f"use {'postgresql+psycopg://' if backend == 'postgresql' else 'sqlite://'}. ailab supports "
+            f"exactly {SUPPORTED_URL_PREFIXES} (PostgreSQL through psycopg 3)."
         )
     if url.drivername == "postgresql":
         # Plain postgresql:// means psycopg2 to SQLAlchemy; we ship psycopg 3.
