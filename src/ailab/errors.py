@@ -40,6 +40,14 @@ class ConfirmationRequiredError(AilabError):
     exit_code = EXIT_NEEDS_CONFIRMATION
 
 
+class MissingExtraError(AilabError):
+    """A command needs an optional part of the install (``ailab[lab]``) that is not installed."""
+
+
+class ServerStartError(AilabError):
+    """A server started as a child process exited or did not answer in time."""
+
+
 class DatabaseError(AilabError):
     """The database could not do what was asked."""
 

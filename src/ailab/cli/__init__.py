@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from ailab.errors import EXIT_INTERRUPTED
+from ailab.errors import EXIT_INTERRUPTED, AilabError
 
 app = typer.Typer(
     name="ailab",
@@ -53,7 +53,12 @@ def on_interrupt(note: str) -> None:
 
 
 def debug_enabled() -> bool:
-    return os.environ.get("AILAB_DEBUG", "").lower() in ("1", "true", "yes", "on")
+    from ailab.settings import get_settings
+
+    try:
+        return get_settings().debug
+    except AilabError:  # the error being reported may be a bad setting: read this one alone
+        return os.environ.get("AILAB_DEBUG", "").lower() in ("1", "true", "yes", "on")
 
 
 def print_error(message: str) -> None:

@@ -147,15 +147,6 @@ def _create_postgres(url: URL, settings: Settings, **overrides: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def dispose_all() -> None:
-    """Close every registered engine's pooled connections and forget the engines."""
-    with _lock:
-        engines = list(_engines.values())
-        _engines.clear()
-    for engine in engines:
-        engine.dispose()
-
-
 def forget_engine(url: str) -> None:
     """Dispose and drop the registered engine for ``url`` (after its database is gone)."""
     key = registry_key(parse_database_url(url))

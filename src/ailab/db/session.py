@@ -81,9 +81,3 @@ def connect(engine: Engine | None = None, *, readonly: bool = True) -> Iterator[
             yield conn
     finally:
         conn.close()
-
-
-def session_dependency() -> Iterator[Session]:
-    """A FastAPI dependency: ``def route(db: Session = Depends(session_dependency))``."""
-    with session() as sess:
-        yield sess
