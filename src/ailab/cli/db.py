@@ -12,6 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
+from ailab.cli.steps import animated
 from ailab.db.engine import get_engine
 from ailab.db.readonly import readonly_engine
 from ailab.errors import ConfirmationRequiredError
@@ -95,7 +96,7 @@ def seed_cmd(
             "work items, and demo data would mix with them. Rerun with --append to add it anyway, "
             "or point --database-url at an empty database."
         )
-    result = seed_database(engine, items=items, seed=seed, progress=True)
+    result = seed_database(engine, items=items, seed=seed, progress=animated(console))
     console.print(result.describe())
 
 
