@@ -113,6 +113,16 @@ class LegacyImportError(AilabError):
     """A legacy database could not be imported; nothing was written."""
 
 
+class LegacyOverlapError(LegacyImportError):
+    """Importing would overwrite rows another legacy file imported; ``--replace`` allows it."""
+
+    exit_code = EXIT_NEEDS_CONFIRMATION
+
+    def __init__(self, message: str, report: object) -> None:
+        super().__init__(message)
+        self.report = report  # the ImportReport, anomalies included, for the CLI to write
+
+
 class LegacySourceBusyError(LegacyImportError):
     """A writer holds the legacy file's lock: its committed state cannot be read right now."""
 
