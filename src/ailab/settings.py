@@ -15,6 +15,7 @@ import math
 import os
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, TypeVar
@@ -65,6 +66,26 @@ class Secret:
 
 
 SUPPORTED_URL_PREFIXES = "sqlite://, sqlite+pysqlite://, postgresql:// and postgresql+psycopg://"
+
+
+_CONTROL_NAMES = {"\r": "a carriage return, \\r", "\n": "a newline, \\n", "\t": "a tab", " ": "a space"}
+
+
+def check_secret_text(raw: str, var: str) -> None:
+    """A token with whitespace or a control character in it is refused, without echoing it.
+
+    The usual cause is a CRLF env file (a trailing ``\\r``) or a pasted newline; such a token
+    would fail at GitHub anyway, and the HTTP library's error would print it in full.
+    """
+    for position, char in enumerate(raw, start=1):
+        if char.isspace() or unicodedata.category(char).startswith("C"):
+            where = "at its end" if position == len(raw) else f"at character {position} of {len(raw)}"
+            name = _CONTROL_NAMES.get(char) or unicodedata.name(char, f"U+{ord(char):04X}")
+            raise ConfigError(
+                f"{var} contains whitespace or a control character ({name}, "
+                f"{where}; often a CRLF line ending in an env file). Remove it and set {var} again; "
+                "the value is not shown here."
+            )
 
 
 def parse_database_url(raw: str) -> URL:
@@ -136,6 +157,7 @@ class SettingSpec:
     def parse(self, raw: str, var: str) -> Any:
         """Read one environment string; a bad one is a ``ConfigError`` naming the variable."""
         if self.kind is Secret:
+            check_secret_text(raw, var)
             return Secret(raw)
         if self.kind is bool:
             if raw.lower() in _TRUE:
@@ -174,6 +196,8 @@ class SettingSpec:
             raise ConfigError(
                 f"Setting {self.name} ({self.env[0]}) must be {self.kind.__name__}, got {value!r}."
             )
+        if self.kind is Secret:
+            check_secret_text(value.reveal(), self.env[0])
         if self.kind is float and not math.isfinite(value):
             raise ConfigError(f"Setting {self.name} ({self.env[0]}) must be a finite number, got {value!r}.")
         if numeric and value < self.minimum_or_zero:

@@ -69,6 +69,7 @@ def print_error(message: str) -> None:
 def main() -> None:
     """Run the CLI; map every failure to an ``error:`` line and an exit code (README: Exit codes)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    on_interrupt(DEFAULT_INTERRUPT_NOTE)  # commands that keep something else say so themselves
     try:
         app()
     except SystemExit as done:
