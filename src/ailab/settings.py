@@ -237,6 +237,7 @@ class Settings:
     github_read_concurrency: int = setting(8, minimum=1)
     github_batch_size: int = setting(20, minimum=1)
     compare_max_age_hours: float = setting(24.0)  # the report reuses `ailab compare` results this fresh
+    statement_timeout_ms: int = setting(5000)  # the server's limit per statement; 0: none
     debug: bool = setting(False)  # the CLI prints the traceback under its error: line
 
     def __post_init__(self) -> None:
