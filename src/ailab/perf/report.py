@@ -13,8 +13,6 @@ import platform
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,10 +20,10 @@ from typing import Any
 
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import scratch_schema, scratch_sqlite
+from ailab.db.scratch import scratch_database
 from ailab.db.seed import seed_database
-from ailab.perf.registry import BenchContext, Measurement, Target, registered
-from ailab.settings import Settings, parse_database_url
+from ailab.perf.registry import BenchContext, Measurement, Target, nan_to_none, registered
+from ailab.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,7 @@ class ReportResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "meta": self.meta,
-            "rows": [_jsonable(m.to_dict()) for m in self.measurements],
+            "rows": [nan_to_none(m.to_dict()) for m in self.measurements],
             "failures": self.failures,
         }
 
@@ -75,27 +73,6 @@ def result_from_json(data: dict[str, Any], reports_dir: Path | None = None) -> R
     return ReportResult(rows, list(data.get("failures", [])), dict(data.get("meta", {})), reports_dir)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-@contextmanager
-def scratch_database(database_url: str | None) -> Iterator[str]:
-    """A scratch database URL on the backend of ``database_url`` (default: SQLite)."""
-    if database_url and parse_database_url(database_url).get_backend_name() == "postgresql":
-        with scratch_schema(database_url, prefix="ailab_report") as url:
-            yield url
-    else:
-        with scratch_sqlite("report.db") as url:
-            yield url
-
-
 def run_report(
     *,
     items: int = 100_000,
@@ -116,7 +93,7 @@ def run_report(
     # run succeeds, fails or is interrupted.
     with (
         tempfile.TemporaryDirectory(prefix="ailab-report-") as scratch_dir,
-        scratch_database(database_url) as url,
+        scratch_database(database_url, "report") as url,
     ):
         engine = get_engine(url)
         upgrade(engine)
@@ -173,7 +150,7 @@ def write_outputs(result: ReportResult, reports_dir: Path, html: bool = False) -
     sections = Sections(result, reports_dir)  # target table, ledger, latest load test
     data["target_table"] = [t.to_dict() for t in sections.targets]
     data["claims"] = [c.to_dict() for c in sections.claims]
-    paths["json"].write_text(json.dumps(_jsonable(data), indent=2))
+    paths["json"].write_text(json.dumps(nan_to_none(data), indent=2))
     paths["markdown"].write_text(render_markdown(result, reports_dir))
     if html:
         paths["html"] = reports_dir / "report.html"
