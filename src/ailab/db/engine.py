@@ -124,6 +124,7 @@ def _create_sqlite(url: URL, settings: Settings, **overrides: Any) -> Engine:
         cur.execute("PRAGMA cache_size=-65536")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
+        register_functions(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -131,6 +132,16 @@ def _create_sqlite(url: URL, settings: Settings, **overrides: Any) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def register_functions(dbapi_conn: Any) -> None:
+    """SQL functions every ailab SQLite connection has: ``ailab_lower(text)``, Unicode-aware
+    lower case (SQLite's own ``lower`` and ``LIKE`` fold ASCII letters only)."""
+    dbapi_conn.create_function("ailab_lower", 1, _unicode_lower, deterministic=True)
 
 
 def _create_postgres(url: URL, settings: Settings, **overrides: Any) -> Engine:

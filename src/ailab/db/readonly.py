@@ -99,6 +99,7 @@ def _create(url: URL, path: Path | None, settings: Settings) -> Engine:
     def _on_connect(dbapi_conn: Any, record: Any) -> None:
         dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event below emits BEGIN
         dbapi_conn.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
+        registry.register_functions(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
