@@ -32,6 +32,7 @@ from ailab.legacy.report import ImportReport
 from ailab.legacy.source import read_legacy
 from ailab.legacy.target import TargetState, load_target_state, missing_tables
 from ailab.legacy.writer import PlanWriter, StageHook, overwritten_from_other_source, stage
+from ailab.settings import get_settings
 
 
 def _sqlite_file_missing(engine: Engine) -> bool:
@@ -115,7 +116,8 @@ def _import(
     started = time.perf_counter()
     now = datetime.fromtimestamp((clock or SystemClock()).time(), UTC).replace(tzinfo=None)
     read_started = time.perf_counter()
-    source = read_legacy(path)
+    # A writer holding the legacy file's lock is waited for as long as any SQLite writer waits.
+    source = read_legacy(path, busy_timeout_s=get_settings().sqlite_busy_timeout_ms / 1000.0)
     report = ImportReport(
         source_path=str(path),
         source_sha256=source.sha256,
