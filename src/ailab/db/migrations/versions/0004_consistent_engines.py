@@ -1,7 +1,7 @@
 """positions from 1 everywhere; legacy rows remember their source file
 
 Revision ID: 0004
-Revises: 0002 (0003 had not landed in main when this was written; chain after it when it does)
+Revises: 0005 (the newest head in main when 0004 merged; 0003 had not landed)
 Create Date: 2026-12-04
 
 * Acceptance criteria and blockers are numbered from 1, as the API writes them; the legacy import
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
