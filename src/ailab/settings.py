@@ -244,6 +244,8 @@ class Settings:
     compare_max_age_hours: float = setting(24.0)  # the report reuses `ailab compare` results this fresh
     statement_timeout_ms: int = setting(5000)  # the server's limit per statement; 0: none
     debug: bool = setting(False)  # the CLI prints the traceback under its error: line
+    # Test-only (ailab.planted): a planted slowdown of the tag filter (0.25 = 25%) that `ailab ab` must catch.
+    test_tag_filter_slowdown: float = setting(0.0)
 
     def __post_init__(self) -> None:
         for spec in SETTINGS_TABLE:  # here, so Settings(...) and with_() are checked as from_env is

@@ -35,6 +35,7 @@ def report_cmd(
         f"interrupted: no new report was written ({out}/ keeps the previous one); the scratch "
         "database and the temporary files were removed. Your own databases were not touched."
     )
+    from ailab.perf.history import save_run
     from ailab.perf.render import Sections, claims_table, rich_table
     from ailab.perf.report import run_report, write_outputs
 
@@ -49,6 +50,7 @@ def report_cmd(
         )
     console.print(rich_table(result))
     paths = write_outputs(result, out, html=html)
+    paths["history"] = save_run(result.to_json(), out, groups=only)
     console.print(claims_table(Sections(result, out).claims))
     for kind, path in paths.items():
         console.print(f"{kind}: {path.resolve()}")

@@ -28,6 +28,7 @@ BENCHMARK_MODULES: list[str] = [
     "ailab.perf.bench_compare",
     "ailab.perf.bench_web",
     "ailab.perf.bench_legacy",
+    "ailab.perf.bench_smoke",
 ]
 
 
@@ -124,6 +125,7 @@ class Registered:
     group: str
     order: int
     fn: BenchmarkFn
+    default: bool = True  # False: runs only when its group is asked for by name (--only)
 
     @property
     def name(self) -> str:
@@ -133,10 +135,10 @@ class Registered:
 _benchmarks: list[Registered] = []
 
 
-def benchmark(group: str, order: int = 100) -> Callable[[BenchmarkFn], BenchmarkFn]:
+def benchmark(group: str, order: int = 100, default: bool = True) -> Callable[[BenchmarkFn], BenchmarkFn]:
     def register(fn: BenchmarkFn) -> BenchmarkFn:
         if not any(r.fn is fn for r in _benchmarks):
-            _benchmarks.append(Registered(group, order, fn))
+            _benchmarks.append(Registered(group, order, fn, default))
         return fn
 
     return register
@@ -157,5 +159,5 @@ def registered(groups: set[str] | None = None) -> list[Registered]:
             f"Unknown report group{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
             f"--only takes {', '.join(known)}."
         )
-    chosen = [r for r in _benchmarks if groups is None or r.group in groups]
+    chosen = [r for r in _benchmarks if (r.default if groups is None else r.group in groups)]
     return sorted(chosen, key=lambda r: r.order)
