@@ -382,7 +382,8 @@ class GitHubClient:
 
     async def _backoff(self, attempt: int) -> None:
         self.stats.transient_retries += 1
-        await self.clock.sleep(self.config.transient_backoff * (2 ** (attempt - 1)))
+        wait = self.config.transient_backoff * (2 ** (attempt - 1))
+        await self.clock.sleep(min(wait, self.config.transient_backoff_max))
 
     # -- errors --------------------------------------------------------------------------------
     def _error(self, response: httpx.Response, method: str, path: str) -> GitHubError:
