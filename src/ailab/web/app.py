@@ -26,6 +26,7 @@ from starlette.responses import Response
 from ailab import __version__, queries
 from ailab.clock import SYSTEM_CLOCK, Clock
 from ailab.db import get_engine
+from ailab.db.change_watch import NoWatch, change_watch
 from ailab.db.engine import create_configured_engine
 from ailab.settings import Settings, get_settings
 from ailab.web import error_handlers, handlers
@@ -51,12 +52,14 @@ def create_app(
     engine: Engine | None = None,
     clock: Clock = SYSTEM_CLOCK,
     inline_reads: bool | None = None,
+    inline_writes: bool | None = None,
     warm_up: bool = True,
     fast_lane: bool = True,
 ) -> FastAPI:
     """The dashboard app for ``settings.database_url`` (or ``engine``).
 
-    ``inline_reads`` defaults to True on SQLite and False elsewhere (see ``ailab.web.context``).
+    ``inline_reads`` and ``inline_writes`` default to True on SQLite and False elsewhere (see
+    ``ailab.web.context``).
     ``warm_up`` computes the summary once at startup, so the first page load is cached.
     ``fast_lane=False`` sends every request through FastAPI's routes (to compare the two).
     """
@@ -71,6 +74,7 @@ def create_app(
         engine=engine,
         clock=clock,
         inline_reads=is_sqlite if inline_reads is None else inline_reads,
+        inline_writes=is_sqlite if inline_writes is None else inline_writes,
         cache=SummaryCache(settings.summary_cache_seconds, clock),
         metrics=metrics,
         page=DashboardPage(),
@@ -78,6 +82,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            ctx.watch = change_watch(ctx.engine)
+        except Exception as err:  # every summary load then checks the revision in the database
+            log.warning(
+                "no change watch (%s); the summary checks the database on every load", type(err).__name__
+            )
         if warm_up:
             try:
                 await ctx.summary()
@@ -89,6 +99,8 @@ def create_app(
         try:
             yield
         finally:
+            ctx.watch.close()
+            ctx.watch = NoWatch()
             if owns_engine:
                 ctx.engine.dispose()
 
