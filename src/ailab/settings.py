@@ -119,6 +119,18 @@ def _env_float(env: Mapping[str, str], name: str, default: float, minimum: float
     return value
 
 
+SUMMARY_CHECKS = ("listen", "revision")
+
+
+def _env_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}; set it to e.g. {default}.")
+    return raw
+
+
 def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -150,6 +162,10 @@ class Settings:
     api_token: Secret | None = None
     slow_request_ms: float = 0.0  # 0 disables the slow-request log
     summary_cache_seconds: float = 60.0  # an upper bound: every write bumps data_revision anyway
+    # Postgres: "listen" serves a cached summary with no round trip until a NOTIFY says something
+    # changed (a commit elsewhere is seen once its notification arrives, ~ms); "revision" checks the
+    # revision in the database on every load (exact at any instant, one round trip).
+    summary_check: str = "listen"
     github_api_url: str = "https://api.github.com"
     github_token: Secret | None = None
     github_repo: str | None = None
@@ -179,6 +195,7 @@ class Settings:
             api_token=_env_secret(env, "AILAB_API_TOKEN"),
             slow_request_ms=_env_float(env, "AILAB_SLOW_REQUEST_MS", 0.0),
             summary_cache_seconds=_env_float(env, "AILAB_SUMMARY_CACHE_SECONDS", 60.0),
+            summary_check=_env_choice(env, "AILAB_SUMMARY_CHECK", "listen", SUMMARY_CHECKS),
             github_api_url=env.get("AILAB_GITHUB_API_URL") or "https://api.github.com",
             github_token=_env_secret(env, "GITHUB_TOKEN", "AILAB_GITHUB_TOKEN"),
             github_repo=env.get("AILAB_GITHUB_REPO") or None,

@@ -211,14 +211,15 @@ class PostgresListener:
             self._close_conn()
 
 
-def change_watch(engine: Engine) -> ChangeWatch:
-    """The cheapest exact watch ``engine``'s database allows."""
+def change_watch(engine: Engine, *, postgres_listen: bool = True) -> ChangeWatch:
+    """The cheapest watch ``engine``'s database allows (on Postgres, none unless ``postgres_listen``:
+    then every check asks the database, exact at any instant)."""
     name = engine.dialect.name
     if name == "sqlite":
         database = engine.url.database
         if database in (None, "", ":memory:") or "mode=memory" in str(engine.url):
             return NoWatch()
         return SQLiteDataVersion(engine)
-    if name == "postgresql" and engine.dialect.driver == "psycopg":
+    if name == "postgresql" and engine.dialect.driver == "psycopg" and postgres_listen:
         return PostgresListener(engine)
     return NoWatch()
