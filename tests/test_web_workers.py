@@ -4,7 +4,7 @@ Each process has its own summary cache, kept exact by the database's revision an
 change watch. On SQLite ``PRAGMA data_version`` is exact at any instant; on Postgres the default
 ``LISTEN`` sees a commit once its notification arrives (a window of about a millisecond that a
 client chaining a write in one process and a read in the other can hit on this loaded machine),
-so the strict no-stale-read test runs with ``AILAB_SUMMARY_CHECK=revision``. A keep-alive connection
+so the strict no-stale-read test runs with ``AILAB_SUMMARY_LISTEN=0``. A keep-alive connection
 stays with the process that accepted it, and ``/metrics`` says which process that is, so the
 test holds one connection to each and checks that a write through either one, or by plain SQL
 elsewhere, shows in the other's very next summary.
@@ -65,7 +65,7 @@ def two_processes(seeded_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[i
         "AILAB_API_TOKEN": TOKEN,
         "AILAB_POOL_SIZE": "2",  # 2 x (2 + 1 listener) Postgres connections in all
         "AILAB_POOL_MAX_OVERFLOW": "0",
-        "AILAB_SUMMARY_CHECK": "revision",  # exact on Postgres at any instant; SQLite's watch is anyway
+        "AILAB_SUMMARY_LISTEN": "0",  # exact on Postgres at any instant; SQLite's watch is anyway
     }
     cmd = [sys.executable, "-m", "ailab.web", "--port", str(port), "--workers", "2"]
     log = tmp_path / "server.log"

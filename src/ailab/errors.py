@@ -15,6 +15,14 @@ class ConfigError(AilabError):
     """A setting is malformed or unsupported (bad URL, unknown dialect, bad number)."""
 
 
+class MissingExtraError(AilabError):
+    """A command needs an optional part of the install (``ailab[lab]``) that is not installed."""
+
+
+class ServerStartError(AilabError):
+    """A server started as a child process exited or did not answer in time."""
+
+
 class DatabaseError(AilabError):
     """The database could not do what was asked."""
 

@@ -1,15 +1,22 @@
 """One settings object, read from ``AILAB_*`` environment variables.
 
 Like Starlette's ``Config``: values are parsed and checked once, secrets are wrapped in
-``Secret`` so they print as ``'**********'`` in reprs, logs and tracebacks.
+``Secret`` so they print as ``'**********'`` in reprs, logs and tracebacks. Each setting is one
+line of the ``Settings`` table below: its type, default, environment variable and minimum are
+written there once; ``from_env`` and the checks (run however a ``Settings`` is made) read that table.
+
+To add a setting: add one line ``name: type = setting(default, minimum=...)`` to ``Settings``
+(env var ``AILAB_<NAME>`` unless ``env=`` says otherwise) and a row to README.md's configuration table.
 """
 
 from __future__ import annotations
 
 import os
+import types
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -93,90 +100,117 @@ def _mask(raw: str) -> str:
         return raw if "@" not in raw else "***@" + raw.split("@", 1)[1]
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number; set it to e.g. {default}.") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={value} is below the minimum {minimum}.")
-    return value
+T = TypeVar("T")
+
+# Types a setting may have (optionally ``| None``): how each is read from its environment string.
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
-def _env_float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; set it to e.g. {default}.") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={value} is below the minimum {minimum}.")
-    return value
+def setting(default: T, *, env: str | tuple[str, ...] | None = None, minimum: float | None = None) -> T:
+    """One row of the settings table: the default, the env var(s) (first set wins) and a minimum.
+
+    Numbers have a minimum of 0 unless one is given. ``env`` defaults to ``AILAB_<FIELD NAME>``.
+    """
+    names = (env,) if isinstance(env, str) else env
+    return field(default=default, metadata={"env": names, "minimum": minimum})
 
 
-SUMMARY_CHECKS = ("listen", "revision")
+@dataclass(frozen=True)
+class SettingSpec:
+    """What the table says about one setting: its field, value type, env vars, default, minimum."""
 
+    name: str
+    kind: type
+    optional: bool
+    env: tuple[str, ...]
+    default: Any
+    minimum: float | None
 
-def _env_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    raw = (env.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw not in choices:
-        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}; set it to e.g. {default}.")
-    return raw
-
-
-def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no or on/off.")
-
-
-def _env_secret(env: Mapping[str, str], *names: str) -> Secret | None:
-    for name in names:
-        raw = env.get(name)
-        if raw:
+    def parse(self, raw: str, var: str) -> Any:
+        """Read one environment string; a bad one is a ``ConfigError`` naming the variable."""
+        if self.kind is Secret:
             return Secret(raw)
-    return None
+        if self.kind is bool:
+            if raw.lower() in _TRUE:
+                return True
+            if raw.lower() in _FALSE:
+                return False
+            raise ConfigError(f"{var}={raw!r} is not a boolean; use 1/0, true/false, yes/no or on/off.")
+        if self.kind is int:
+            try:
+                return int(raw)
+            except ValueError:
+                raise ConfigError(
+                    f"{var}={raw!r} is not a whole number; set it to e.g. {self.default}."
+                ) from None
+        if self.kind is float:
+            try:
+                return float(raw)
+            except ValueError:
+                raise ConfigError(f"{var}={raw!r} is not a number; set it to e.g. {self.default}.") from None
+        return raw
+
+    def check(self, value: Any) -> None:
+        """Raise ``ConfigError`` when a value has the wrong type or is below the minimum."""
+        if value is None and self.optional:
+            return
+        numeric = self.kind in (int, float)
+        ok_type = (
+            isinstance(value, (int, float)) and not isinstance(value, bool)
+            if self.kind is float
+            else isinstance(value, self.kind) and not (numeric and isinstance(value, bool))
+        )
+        if not ok_type:
+            raise ConfigError(
+                f"Setting {self.name} ({self.env[0]}) must be {self.kind.__name__}, got {value!r}."
+            )
+        if numeric and value < self.minimum_or_zero:
+            raise ConfigError(
+                f"{self.env[0]}={value} is below the minimum {self.minimum_or_zero} "
+                f"(setting {self.name}); set it to at least that."
+            )
+
+    @property
+    def minimum_or_zero(self) -> float:
+        return 0 if self.minimum is None else self.minimum
 
 
 @dataclass(frozen=True)
 class Settings:
-    """All of ailab's settings. Build with ``Settings.from_env()``; override with ``with_()``."""
+    """All of ailab's settings. Build with ``Settings.from_env()``; override with ``with_()``.
 
-    database_url: str = DEFAULT_DATABASE_URL
-    pool_size: int = 5
-    max_overflow: int = 5
-    pool_timeout: float = 2.0
-    sqlite_busy_timeout_ms: int = 5000
-    api_token: Secret | None = None
-    slow_request_ms: float = 0.0  # 0 disables the slow-request log
-    summary_cache_seconds: float = 60.0  # an upper bound: every write bumps data_revision anyway
-    # Postgres: "listen" serves a cached summary with no round trip until a NOTIFY says something
-    # changed (a commit elsewhere is seen once its notification arrives, ~ms); "revision" checks the
-    # revision in the database on every load (exact at any instant, one round trip).
-    summary_check: str = "listen"
-    github_api_url: str = "https://api.github.com"
-    github_token: Secret | None = None
-    github_repo: str | None = None
-    github_write_interval: float = 1.0
-    github_creates_per_minute: int = 80
-    github_creates_per_hour: int = 500
-    github_read_concurrency: int = 8
-    github_batch_size: int = 20
-    compare_max_age_hours: float = 24.0  # the report reuses `ailab compare` results this fresh
+    One line per setting; see the module docstring for how to add one.
+    """
+
+    database_url: str = setting(DEFAULT_DATABASE_URL)
+    pool_size: int = setting(5, minimum=1)
+    max_overflow: int = setting(5, env="AILAB_POOL_MAX_OVERFLOW")
+    pool_timeout: float = setting(2.0, minimum=0.01)
+    sqlite_busy_timeout_ms: int = setting(5000)
+    api_token: Secret | None = setting(None)
+    slow_request_ms: float = setting(0.0)  # 0 disables the slow-request log
+    summary_cache_seconds: float = setting(60.0)  # an upper bound: the database bumps data_revision anyway
+    # Postgres: serve the cached summary with no round trip until a NOTIFY says something changed
+    # (a commit elsewhere shows once its notification arrives, ~1 ms); off: check the revision in
+    # the database on every load (exact at any instant, one round trip).
+    summary_listen: bool = setting(True)
+    # psycopg prepares a statement after 5 runs; off behind a transaction-mode pooler (PgBouncer
+    # < 1.22, or without max_prepared_statements), where the next transaction may get another backend.
+    pg_prepared_statements: bool = setting(True)
+    github_api_url: str = setting("https://api.github.com")
+    github_token: Secret | None = setting(None, env=("GITHUB_TOKEN", "AILAB_GITHUB_TOKEN"))
+    github_repo: str | None = setting(None)
+    github_write_interval: float = setting(1.0)
+    github_creates_per_minute: int = setting(80, minimum=1)
+    github_creates_per_hour: int = setting(500, minimum=1)
+    github_read_concurrency: int = setting(8, minimum=1)
+    github_batch_size: int = setting(20, minimum=1)
+    compare_max_age_hours: float = setting(24.0)  # the report reuses `ailab compare` results this fresh
 
     def __post_init__(self) -> None:
+        for spec in SETTINGS_TABLE:  # here, so Settings(...) and with_() are checked as from_env is
+            spec.check(getattr(self, spec.name))
         parse_database_url(self.database_url)
 
     @property
@@ -185,30 +219,43 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``env`` (default ``os.environ``); unset or empty variables keep the default."""
         env = os.environ if env is None else env
-        return cls(
-            database_url=env.get("AILAB_DATABASE_URL") or DEFAULT_DATABASE_URL,
-            pool_size=_env_int(env, "AILAB_POOL_SIZE", 5, minimum=1),
-            max_overflow=_env_int(env, "AILAB_POOL_MAX_OVERFLOW", 5),
-            pool_timeout=_env_float(env, "AILAB_POOL_TIMEOUT", 2.0, minimum=0.01),
-            sqlite_busy_timeout_ms=_env_int(env, "AILAB_SQLITE_BUSY_TIMEOUT_MS", 5000),
-            api_token=_env_secret(env, "AILAB_API_TOKEN"),
-            slow_request_ms=_env_float(env, "AILAB_SLOW_REQUEST_MS", 0.0),
-            summary_cache_seconds=_env_float(env, "AILAB_SUMMARY_CACHE_SECONDS", 60.0),
-            summary_check=_env_choice(env, "AILAB_SUMMARY_CHECK", "listen", SUMMARY_CHECKS),
-            github_api_url=env.get("AILAB_GITHUB_API_URL") or "https://api.github.com",
-            github_token=_env_secret(env, "GITHUB_TOKEN", "AILAB_GITHUB_TOKEN"),
-            github_repo=env.get("AILAB_GITHUB_REPO") or None,
-            github_write_interval=_env_float(env, "AILAB_GITHUB_WRITE_INTERVAL", 1.0),
-            github_creates_per_minute=_env_int(env, "AILAB_GITHUB_CREATES_PER_MINUTE", 80, minimum=1),
-            github_creates_per_hour=_env_int(env, "AILAB_GITHUB_CREATES_PER_HOUR", 500, minimum=1),
-            github_read_concurrency=_env_int(env, "AILAB_GITHUB_READ_CONCURRENCY", 8, minimum=1),
-            github_batch_size=_env_int(env, "AILAB_GITHUB_BATCH_SIZE", 20, minimum=1),
-            compare_max_age_hours=_env_float(env, "AILAB_COMPARE_MAX_AGE_HOURS", 24.0),
-        )
+        values: dict[str, Any] = {}
+        for spec in SETTINGS_TABLE:
+            for var in spec.env:
+                raw = env.get(var)
+                if raw:
+                    values[spec.name] = spec.parse(raw, var)
+                    break
+        return cls(**values)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+_SUPPORTED_KINDS = (str, int, float, bool, Secret)
+
+
+def _build_table() -> tuple[SettingSpec, ...]:
+    hints = typing.get_type_hints(Settings)
+    table = []
+    for f in fields(Settings):
+        kind: Any = hints[f.name]
+        optional = False
+        if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+            members = [m for m in typing.get_args(kind) if m is not type(None)]
+            optional, kind = True, members[0]
+        if kind not in _SUPPORTED_KINDS or f.default is MISSING:
+            raise TypeError(f"Settings.{f.name}: a setting is one of {_SUPPORTED_KINDS} with a default")
+        env = f.metadata.get("env") or (f"AILAB_{f.name.upper()}",)
+        table.append(SettingSpec(f.name, kind, optional, env, f.default, f.metadata.get("minimum")))
+    return tuple(table)
+
+
+# The table, one spec per field in declaration order, built once at import: a field of an
+# unsupported type fails here, not at first use.
+SETTINGS_TABLE: tuple[SettingSpec, ...] = _build_table()
 
 
 def get_settings() -> Settings:

@@ -78,6 +78,9 @@ def compare_cmd(
     out: Path = typer.Option(Path("reports"), "--out", help="Folder for compare.json."),
 ) -> None:
     """Run read-only, read-mostly and write-heavy workloads on SQLite and Postgres (never your data)."""
+    from ailab.extras import require_lab
+
+    require_lab("ailab compare")
     from ailab.perf.compare import COMPARE_FILE, run_comparison
 
     with console.status("comparing...") as status:

@@ -48,6 +48,9 @@ def loadtest_cmd(
 ) -> None:
     """Seed a scratch database, serve it on a free port, run Locust headless and check the thresholds."""
     from ailab.errors import ConfigError
+    from ailab.extras import require_lab
+
+    require_lab("ailab loadtest")
     from ailab.perf.loadtest import LoadTestConfig, Thresholds, parse_duration, run_loadtest
 
     if db not in ("sqlite", "postgres"):

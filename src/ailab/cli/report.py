@@ -24,6 +24,9 @@ def report_cmd(
     only: list[str] = typer.Option([], "--only", help="Only these groups (database, sync, dashboard, ...)."),
 ) -> None:
     """Seed a scratch database and measure every row of the target table (never touches your data)."""
+    from ailab.extras import require_lab
+
+    require_lab("ailab report")
     from ailab.perf.render import Sections, claims_table, rich_table
     from ailab.perf.report import run_report, write_outputs
 

@@ -138,17 +138,12 @@ def _create_postgres(url: URL, settings: Settings, **overrides: Any) -> Engine:
         "pool_recycle": 1800,
         "connect_args": {"connect_timeout": 5},
     }
+    if not settings.pg_prepared_statements:
+        # psycopg prepares a statement on its 5th run on a connection; behind a transaction-mode
+        # pooler the next run may land on another backend, where it was never prepared.
+        kwargs["connect_args"]["prepare_threshold"] = None
     kwargs.update(overrides)
     return create_engine(url, **kwargs)
-
-
-def dispose_all() -> None:
-    """Close every registered engine's pooled connections and forget the engines."""
-    with _lock:
-        engines = list(_engines.values())
-        _engines.clear()
-    for engine in engines:
-        engine.dispose()
 
 
 def forget_engine(url: str) -> None:

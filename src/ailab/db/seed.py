@@ -20,7 +20,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import islice
 from typing import Any
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -121,11 +120,6 @@ def tag_names(count: int = TAG_COUNT) -> list[str]:
         names.append(f"{topic}-{suffix}" + (f"-{round_}" if round_ else ""))
         i += 1
     return names[:count]
-
-
-def _chunks(it: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
-    while batch := list(islice(it, size)):
-        yield batch
 
 
 class _Writer:

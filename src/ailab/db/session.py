@@ -89,9 +89,3 @@ def connect(
             yield conn
     finally:
         conn.close()
-
-
-def session_dependency() -> Iterator[Session]:
-    """A FastAPI dependency: ``def route(db: Session = Depends(session_dependency))``."""
-    with session() as sess:
-        yield sess

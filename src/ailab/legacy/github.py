@@ -17,8 +17,6 @@ from ailab.legacy.rows import RowContext, is_blank
 from ailab.legacy.source import SourceTable
 from ailab.legacy.values import github_issue_url, github_repository, parse_datetime, parse_int
 
-SYNC_EXTRA_FIELDS = ("sync_direction", "sync_status", "sync_data")
-
 
 @dataclass
 class SyncRow:

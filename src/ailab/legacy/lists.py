@@ -136,7 +136,3 @@ def _checklist_entry(item: Any, flag: str) -> tuple[str, bool] | None:
                 return None
             done = parsed
     return item[texts[0]], done
-
-
-def same_list(a: list[Any] | None, b: list[Any] | None) -> bool:
-    return (a or []) == (b or [])

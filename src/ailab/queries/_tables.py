@@ -26,10 +26,6 @@ github_links: Table = _tables["github_links"]
 summary_counts: Table = _tables["summary_counts"]
 
 
-def dialect_name(conn: Connection) -> str:
-    return conn.dialect.name
-
-
 def item_id_clause(key_or_id: int | str) -> Any:
     """``WHERE`` clause matching a work item by integer id, all-digit string id, or key."""
     if isinstance(key_or_id, bool):

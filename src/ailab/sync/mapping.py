@@ -31,7 +31,6 @@ TITLE_RE = re.compile(r"^\[([^\]]+)\]\s?(.*)$", re.S)
 STATUS_PREFIX = "status:"
 PRIORITY_PREFIX = "priority:"
 TYPE_PREFIX = "type:"
-RESERVED_PREFIXES = (STATUS_PREFIX, PRIORITY_PREFIX, TYPE_PREFIX)
 LABEL_MAX = 50  # GitHub's limit on label names
 CRITERIA_HEADING = "### Acceptance criteria"
 DEPENDENCIES_HEADING = "### Depends on"

@@ -25,10 +25,8 @@ from ailab.db.models import (
     GitHubLink,
     GitHubPage,
     GitHubSyncState,
-    Project,
     Tag,
     WorkItem,
-    WorkItemDependency,
     WorkItemTag,
     utcnow,
 )
@@ -43,8 +41,6 @@ ITEMS = cast(Table, WorkItem.__table__)
 TAGS = cast(Table, Tag.__table__)
 ITEM_TAGS = cast(Table, WorkItemTag.__table__)
 CRITERIA = cast(Table, AcceptanceCriterion.__table__)
-DEPS = cast(Table, WorkItemDependency.__table__)
-PROJECTS = cast(Table, Project.__table__)
 
 RepoResolver = Callable[[str | None, str | None], str]
 

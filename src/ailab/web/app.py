@@ -83,7 +83,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
-            ctx.watch = change_watch(ctx.engine, postgres_listen=settings.summary_check == "listen")
+            ctx.watch = change_watch(ctx.engine, postgres_listen=settings.summary_listen)
         except Exception as err:  # every summary load then checks the revision in the database
             log.warning(
                 "no change watch (%s); the summary checks the database on every load", type(err).__name__
