@@ -23,13 +23,14 @@ import pytest
 from sqlalchemy import text
 
 from ailab.db import connect, get_engine
+from ailab.db.engine import create_configured_engine
 from ailab.db.migrate import upgrade
 from ailab.db.scratch import forget_engine, scratch_schema
 from ailab.db.seed import seed_database
 from ailab.errors import ConfigError
 from ailab.perf.loadtest import wait_ready
 from ailab.processes import free_port, stop_process
-from ailab.settings import Settings
+from ailab.settings import Settings, parse_database_url
 from ailab.vocab import STATUSES
 from ailab.web.server import connection_budget, connections_per_process
 
@@ -147,3 +148,19 @@ def test_workers_times_pool_must_fit_the_postgres_servers_headroom(postgres_url:
     assert f"{too_many} server processes would open up to {too_many * 7} Postgres connections" in str(
         err.value
     )
+
+
+def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler(postgres_url: str) -> None:
+    url = parse_database_url(postgres_url)
+    prepared = create_configured_engine(url, Settings(database_url=postgres_url))
+    unprepared = create_configured_engine(
+        url, Settings(database_url=postgres_url, pg_prepared_statements=False)
+    )
+    try:
+        with prepared.connect() as conn:
+            assert conn.connection.driver_connection.prepare_threshold == 5  # psycopg's default
+        with unprepared.connect() as conn:
+            assert conn.connection.driver_connection.prepare_threshold is None
+    finally:
+        prepared.dispose()
+        unprepared.dispose()
