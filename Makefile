@@ -9,7 +9,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	&& { echo $$p; break; }; done)
 PYTEST_WORKERS ?= 2
 
-.PHONY: report test lint typecheck unit notebooks serve clean venv
+.PHONY: report test lint typecheck unit notebooks serve lab clean venv
 
 venv: $(STAMP)
 
@@ -37,6 +37,11 @@ test: lint typecheck unit
 
 serve: $(STAMP)
 	$(BIN)/ailab serve
+
+# JupyterLab on notebooks/ with the project's kernel: its "Python 3" kernel is this .venv's Python.
+LAB_PORT ?= 8888
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT)
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

@@ -35,8 +35,19 @@ class ValidationError(AilabError):
     """A value does not fit the schema (unknown status, self-dependency, ...)."""
 
 
+class ConflictError(ValidationError):
+    """The change conflicts with the current data (a taken key, a dependency cycle, ...)."""
+
+
 class NotFoundError(AilabError):
     """A referenced row does not exist."""
+
+
+class MissingReferenceError(NotFoundError, ConflictError):
+    """A write names a row that does not exist (a dependency, parent or project).
+
+    Not found, and for the write a conflict with the current data: the API answers 409 (the
+    item being written exists; 404 stays for the item in the path)."""
 
 
 class LegacyImportError(AilabError):

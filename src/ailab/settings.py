@@ -189,6 +189,8 @@ class Settings:
     pool_timeout: float = setting(2.0, minimum=0.01)
     sqlite_busy_timeout_ms: int = setting(5000)
     api_token: Secret | None = setting(None)
+    max_body_bytes: int = setting(1_048_576, minimum=1)  # request bodies above this answer 413
+    cors_origins: str | None = setting(None)  # comma-separated origins CORS allows; unset: no CORS
     slow_request_ms: float = setting(0.0)  # 0 disables the slow-request log
     summary_cache_seconds: float = setting(60.0)  # an upper bound: the database bumps data_revision anyway
     # Postgres: serve the cached summary with no round trip until a NOTIFY says something changed

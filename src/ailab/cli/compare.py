@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ailab.cli.steps import steps
+
 if TYPE_CHECKING:
     from ailab.perf.compare import Comparison
 
@@ -83,7 +85,7 @@ def compare_cmd(
     require_lab("ailab compare")
     from ailab.perf.compare import COMPARE_FILE, run_comparison
 
-    with console.status("comparing...") as status:
+    with steps(console, "comparing...") as say:
         cmp = run_comparison(
             items=items,
             postgres_url=postgres_url,
@@ -91,7 +93,7 @@ def compare_cmd(
             seconds=seconds,
             variants=variants,
             rounds=rounds,
-            on_progress=lambda msg: status.update(msg),
+            on_progress=say,
         )
     console.print(comparison_table(cmp))
     path = cmp.save(out / COMPARE_FILE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from ailab.cli.steps import animated
 from ailab.db.engine import get_engine
 
 db_app = typer.Typer(help="Database schema and data.", no_args_is_help=True)
@@ -59,7 +60,7 @@ def seed_cmd(
 
     engine = get_engine(database_url)
     upgrade(engine)
-    result = seed_database(engine, items=items, seed=seed, progress=True)
+    result = seed_database(engine, items=items, seed=seed, progress=animated(console))
     console.print(result.describe())
 
 

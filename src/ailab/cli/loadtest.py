@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ailab.cli.steps import steps
+
 console = Console(width=None if Console().is_terminal else 200)
 
 
@@ -73,8 +75,8 @@ def loadtest_cmd(
         pin=pin,
         writes=writes,
     )
-    with console.status("load testing...") as status:
-        result = run_loadtest(cfg, on_progress=lambda msg: status.update(msg))
+    with steps(console, "load testing...") as say:
+        result = run_loadtest(cfg, on_progress=say)
     s = result.summary
     table = Table(
         title=f"Load test: {users} users, {cfg.duration_s:g} s, {s['db']}"

@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from ailab.cli.steps import steps
+
 # Wide enough for the table when output is piped (CI logs, make report | tee).
 console = Console(width=None if Console().is_terminal else 200)
 
@@ -30,14 +32,14 @@ def report_cmd(
     from ailab.perf.render import Sections, claims_table, rich_table
     from ailab.perf.report import run_report, write_outputs
 
-    with console.status("measuring...") as status:
+    with steps(console, "measuring...") as say:
         result = run_report(
             items=items,
             database_url=database_url,
             reports_dir=out,
             quick=quick,
             groups=set(only) or None,
-            on_progress=lambda msg: status.update(msg),
+            on_progress=say,
         )
     console.print(rich_table(result))
     paths = write_outputs(result, out, html=html)

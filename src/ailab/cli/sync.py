@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ailab.cli.steps import animated
 from ailab.errors import AilabError
 from ailab.settings import get_settings
 from ailab.sync.config import SyncConfig, parse_repo
@@ -33,6 +34,7 @@ class RichSyncProgress:
             TimeElapsedColumn(),
             console=console,
             transient=False,
+            disable=not animated(console),  # no frames streamed into a pipe or a notebook
         )
         self._task: TaskID | None = None
         self._counts: dict[str, int] = {}

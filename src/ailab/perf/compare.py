@@ -145,6 +145,15 @@ class Comparison:
     def load(cls, path: Path) -> Comparison:
         return cls.from_json(json.loads(path.read_text()))
 
+    def _repr_html_(self) -> str:
+        """In a notebook: every cell pair with its ratio, and the side-by-side chart."""
+        from ailab.perf.reprs import comparison_html
+
+        return comparison_html(self)
+
+    def __repr__(self) -> str:
+        return f"<Comparison: {len(self.pairs())} cells on both engines, {self.meta.get('items', 0):,} items>"
+
     def to_frame(self) -> Any:
         """One row per cell (pandas DataFrame; pandas is imported here, never by the server)."""
         import pandas as pd

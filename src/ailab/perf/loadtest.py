@@ -250,15 +250,27 @@ def locust_command(
 # --- results ----------------------------------------------------------------------------------
 
 
+class LoadTestSummary(dict[str, Any]):
+    """A load test's ``summary.json`` (a plain dict) that displays itself in a notebook."""
+
+    def _repr_html_(self) -> str:
+        from ailab.perf.reprs import loadtest_html
+
+        return loadtest_html(self)
+
+
 @dataclass
 class LoadTestResult:
     run_dir: Path
     exit_code: int
-    summary: dict[str, Any]
+    summary: LoadTestSummary
 
     @property
     def passed(self) -> bool:
         return bool(self.summary.get("passed"))
+
+    def _repr_html_(self) -> str:
+        return self.summary._repr_html_()
 
 
 def _judge(
@@ -511,7 +523,9 @@ def run_loadtest(cfg: LoadTestConfig, on_progress: Any = None) -> LoadTestResult
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     shutil.copyfile(run_dir / "summary.json", cfg.reports_dir / LATEST_FILE)
     shutil.copyfile(run_dir / "summary.json", cfg.reports_dir / f"loadtest_latest_{summary['db']}.json")
-    return LoadTestResult(run_dir=run_dir, exit_code=0 if summary["passed"] else (code or 1), summary=summary)
+    return LoadTestResult(
+        run_dir=run_dir, exit_code=0 if summary["passed"] else (code or 1), summary=LoadTestSummary(summary)
+    )
 
 
 def latest_by_db(reports_dir: Path) -> dict[str, dict[str, Any]]:
@@ -523,10 +537,9 @@ def latest_by_db(reports_dir: Path) -> dict[str, dict[str, Any]]:
     return {db: data for _, db, data in sorted(found, key=lambda t: t[0], reverse=True)}
 
 
-def latest_summary(reports_dir: Path) -> dict[str, Any] | None:
+def latest_summary(reports_dir: Path) -> LoadTestSummary | None:
     """The summary of the latest ``ailab loadtest`` under ``reports_dir``, if any."""
     path = reports_dir / LATEST_FILE
     if not path.is_file():
         return None
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+    return LoadTestSummary(json.loads(path.read_text()))

@@ -36,6 +36,7 @@ class ReportResult:
     measurements: list[Measurement]
     failures: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
+    reports_dir: Path | None = None  # where the latest load test is looked up (None: nowhere)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,8 +45,21 @@ class ReportResult:
             "failures": self.failures,
         }
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the target table with a chart per metric, the claims and every row."""
+        from ailab.perf.reprs import report_html
 
-def result_from_json(data: dict[str, Any]) -> ReportResult:
+        return report_html(self)
+
+    def __repr__(self) -> str:
+        meta = self.meta
+        return (
+            f"<ReportResult: {len(self.measurements)} rows, {meta.get('items', 0):,} items on "
+            f"{meta.get('dialect')}, {len(self.failures)} failures>"
+        )
+
+
+def result_from_json(data: dict[str, Any], reports_dir: Path | None = None) -> ReportResult:
     """A ``ReportResult`` read back from ``report.json`` (for notebooks and re-rendering)."""
     fields = set(Measurement.__dataclass_fields__)
     rows = []
@@ -57,7 +71,7 @@ def result_from_json(data: dict[str, Any]) -> ReportResult:
             if values.get(key) is None:
                 values[key] = math.nan
         rows.append(Measurement(**values))
-    return ReportResult(rows, list(data.get("failures", [])), dict(data.get("meta", {})))
+    return ReportResult(rows, list(data.get("failures", [])), dict(data.get("meta", {})), reports_dir)
 
 
 def _jsonable(value: Any) -> Any:
@@ -134,7 +148,7 @@ def run_report(
         "machine": f"{platform.system()} {platform.machine()}",
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return ReportResult(measurements, failures, meta)
+    return ReportResult(measurements, failures, meta, reports_dir)
 
 
 def write_outputs(result: ReportResult, reports_dir: Path, html: bool = False) -> dict[str, Path]:

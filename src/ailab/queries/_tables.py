@@ -35,9 +35,14 @@ def item_id_clause(key_or_id: int | str) -> Any:
     ref = str(key_or_id).strip()
     if not ref:
         raise ValidationError("Empty work item reference; pass an id (e.g. 42) or a key (e.g. WI-000042).")
-    if ref.isdigit():
+    if is_id(ref):
         return work_items.c.id == int(ref)
     return work_items.c.key == ref
+
+
+def is_id(ref: str) -> bool:
+    """``ref`` is an id: ASCII digits that fit a 64-bit integer (anything else is a key)."""
+    return ref.isascii() and ref.isdigit() and len(ref) <= 18
 
 
 def resolve_item_id(conn: Connection, key_or_id: int | str) -> int:

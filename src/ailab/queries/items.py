@@ -38,6 +38,7 @@ from ailab.queries._tables import (
     criteria,
     dependencies,
     github_links,
+    is_id,
     projects,
     tags,
     work_item_tags,
@@ -458,7 +459,7 @@ def _detail_row(conn: Connection, key_or_id: int | str) -> dict[str, Any] | None
             raise ValidationError(
                 "Empty work item reference; pass an id (e.g. 42) or a key (e.g. WI-000042)."
             )
-        if ref.isdigit():
+        if is_id(ref):
             row = conn.execute(_DETAIL_BY_ID, {"item_id": int(ref)}).first()
         else:
             row = conn.execute(_DETAIL_BY_KEY, {"key": ref}).first()

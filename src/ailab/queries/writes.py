@@ -24,11 +24,12 @@ from sqlalchemy.orm import Session
 
 from ailab.clock import SYSTEM_CLOCK, Clock
 from ailab.db.revision import bump_revision
-from ailab.errors import NotFoundError, ValidationError
+from ailab.errors import ConflictError, MissingReferenceError, NotFoundError, ValidationError
 from ailab.queries._tables import (
     blockers,
     criteria,
     dependencies,
+    is_id,
     projects,
     resolve_item_id,
     tags,
@@ -71,7 +72,7 @@ def _now(clock: Clock) -> datetime:
     return datetime.fromtimestamp(clock.time(), UTC).replace(tzinfo=None)
 
 
-def _text(field: str, value: Any, *, required: bool) -> str | None:
+def _text(field: str, value: Any, *, required: bool, nonblank: bool | None = None) -> str | None:
     if value is None:
         if required:
             raise ValidationError(f"{field} is required and cannot be null.")
@@ -79,7 +80,7 @@ def _text(field: str, value: Any, *, required: bool) -> str | None:
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be text, not {type(value).__name__}.")
     text: str = value.strip() if field in _TEXT_LIMITS else value
-    if required and not text:
+    if (required if nonblank is None else nonblank) and not text:
         raise ValidationError(f"{field} cannot be empty.")
     limit = _TEXT_LIMITS.get(field)
     if limit is not None and len(text) > limit:
@@ -96,7 +97,14 @@ def _timestamp(field: str, value: Any) -> datetime | None:
         except ValueError:
             raise ValidationError(f"{field}={value!r} is not an ISO 8601 date or date-time.") from None
     if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        if value.tzinfo is None:
+            return value
+        try:
+            return value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # an offset at the ends of datetime's range (year 1 or 9999)
+            raise ValidationError(
+                f"{field}={value.isoformat()} is out of range; use years 1-9999 in UTC."
+            ) from None
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     raise ValidationError(f"{field} must be an ISO 8601 date-time, not {type(value).__name__}.")
@@ -137,7 +145,7 @@ def _refs(value: Any) -> list[int | str]:
             or (isinstance(raw, str) and not raw.strip())
         ):
             raise ValidationError(f"Dependency {raw!r} is not a work item id or key.")
-        ref: int | str = int(raw) if isinstance(raw, str) and raw.strip().isdigit() else raw
+        ref: int | str = int(raw) if isinstance(raw, str) and is_id(raw.strip()) else raw
         ref = ref.strip() if isinstance(ref, str) else ref
         if ref in refs:
             raise ValidationError(f"Dependency {ref!r} is listed twice; list each dependency once.")
@@ -185,7 +193,7 @@ def _validate(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
             clean[field] = _text(field, value, required=True)
         elif field == "key":
             key = _text(field, value, required=True)
-            if key is not None and (len(key) > 64 or key.isdigit()):
+            if key is not None and (len(key) > 64 or is_id(key)):
                 raise ValidationError(f"key {key!r} must be 1-64 characters and not all digits.")
             clean[field] = key
         elif field == "type":
@@ -195,7 +203,8 @@ def _validate(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
         elif field == "priority":
             clean[field] = check_priority(value)
         elif field in _OPTIONAL_TEXT:
-            clean[field] = _text(field, value, required=field == "description")
+            # A description may be empty (its default) but not null.
+            clean[field] = _text(field, value, required=field == "description", nonblank=False)
         elif field in ("due_date", "created_at"):
             clean[field] = _timestamp(field, value)
             if field == "created_at" and clean[field] is None:
@@ -236,7 +245,7 @@ def _resolve_refs(conn: Connection, refs: Sequence[int | str]) -> list[int]:
         found[key] = item_id
     missing = [r for r in refs if r not in found]
     if missing:
-        raise NotFoundError(
+        raise MissingReferenceError(
             f"Dependencies not found: {missing}; create those work items first or fix the refs."
         )
     return [found[r] for r in refs]
@@ -247,7 +256,9 @@ def _project_id(conn: Connection, key: str | None) -> int | None:
         return None
     project_id = conn.execute(select(projects.c.id).where(projects.c.key == key)).scalar()
     if project_id is None:
-        raise NotFoundError(f"No project with key {key!r}; create it first or use an existing project key.")
+        raise MissingReferenceError(
+            f"No project with key {key!r}; create it first or use an existing project key."
+        )
     return int(project_id)
 
 
@@ -274,11 +285,12 @@ def _replace_relations(conn: Connection, item_id: int, clean: Mapping[str, Any],
             tag_ids = _tag_ids(conn, clean["tags"])
             conn.execute(insert(work_item_tags), [{"work_item_id": item_id, "tag_id": t} for t in tag_ids])
     if "depends_on" in clean:
-        dep_ids = _resolve_refs(conn, clean["depends_on"])
+        # An id and a key may name the same item: it is one dependency.
+        dep_ids = list(dict.fromkeys(_resolve_refs(conn, clean["depends_on"])))
         if item_id in dep_ids:
-            raise ValidationError("A work item cannot depend on itself; remove it from depends_on.")
+            raise ConflictError("A work item cannot depend on itself; remove it from depends_on.")
         if not fresh and reaches(conn, dep_ids, item_id):
-            raise ValidationError(
+            raise ConflictError(
                 "These dependencies would create a cycle (one of them already depends on this item, "
                 "directly or through others); remove that dependency."
             )
@@ -300,15 +312,24 @@ def _replace_relations(conn: Connection, item_id: int, clean: Mapping[str, Any],
                 conn.execute(insert(table), rows)
 
 
+def _parent_id(conn: Connection, ref: int | str) -> int:
+    try:
+        return resolve_item_id(conn, ref)
+    except NotFoundError:
+        raise MissingReferenceError(
+            f"No parent work item {ref!r}; create it first or fix the parent id or key."
+        ) from None
+
+
 def _column_values(conn: Connection, clean: Mapping[str, Any], item_id: int | None) -> dict[str, Any]:
     values = {k: v for k, v in clean.items() if k not in _RELATIONS and k not in ("project", "parent")}
     if "project" in clean:
         values["project_id"] = _project_id(conn, clean["project"])
     if "parent" in clean:
         parent = clean["parent"]
-        values["parent_id"] = None if parent is None else resolve_item_id(conn, parent)
+        values["parent_id"] = None if parent is None else _parent_id(conn, parent)
         if item_id is not None and values["parent_id"] == item_id:
-            raise ValidationError("A work item cannot be its own parent.")
+            raise ConflictError("A work item cannot be its own parent; pick another parent or null.")
     return values
 
 
@@ -324,12 +345,12 @@ def create_work_item(
             bump_revision(conn)
             key = clean.get("key")
             if key is not None and key in clean.get("depends_on", []):
-                raise ValidationError("A work item cannot depend on itself; remove it from depends_on.")
+                raise ConflictError("A work item cannot depend on itself; remove it from depends_on.")
             if (
                 key is not None
                 and conn.execute(select(work_items.c.id).where(work_items.c.key == key)).first()
             ):
-                raise ValidationError(
+                raise ConflictError(
                     f"A work item with key {key!r} already exists; pick another key or omit it."
                 )
             values = _column_values(conn, clean, None)
@@ -354,7 +375,7 @@ def create_work_item(
                 )
             _replace_relations(conn, item_id, clean, fresh=True)
     except sa_exc.IntegrityError as err:
-        raise ValidationError(
+        raise ConflictError(
             f"The work item conflicts with existing data ({type(err.orig).__name__}); reload and retry."
         ) from None
     return get_work_item(conn, item_id)
@@ -380,7 +401,7 @@ def update_work_item(
             conn.execute(update(work_items).where(work_items.c.id == item_id).values(values))
             _replace_relations(conn, item_id, clean, fresh=False)
     except sa_exc.IntegrityError as err:
-        raise ValidationError(
+        raise ConflictError(
             f"The change conflicts with existing data ({type(err.orig).__name__}); reload and retry."
         ) from None
     return get_work_item(conn, item_id)

@@ -17,8 +17,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import StringConstraints
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from starlette.responses import Response
@@ -29,19 +31,44 @@ from ailab.db import get_engine
 from ailab.db.change_watch import NoWatch, change_watch
 from ailab.db.engine import create_configured_engine
 from ailab.settings import Settings, get_settings
-from ailab.web import error_handlers, handlers
+from ailab.vocab import PRIORITIES, STATUSES
+from ailab.web import error_handlers, handlers, problems, schemas
+from ailab.web.body_limit import BodyLimit
 from ailab.web.context import WebContext
 from ailab.web.fastlane import FastLane
 from ailab.web.metrics import WebMetrics
 from ailab.web.page import DashboardPage
+from ailab.web.problems import FILTERED_READ, ITEM_READ, ITEM_WRITE, READ, WRITE, documented
 from ailab.web.profiling import ProfilingMiddleware
+from ailab.web.response_models import Blockers, Health, Summary, WorkItemPage
+from ailab.web.response_models import WorkItem as WorkItemAnswer
 from ailab.web.responses import JSONBytesResponse
 from ailab.web.schemas import WorkItemCreate, WorkItemPatch
 from ailab.web.summary_cache import SummaryCache
 
 log = logging.getLogger("ailab.web")
 
-Ref = Annotated[str, Path(max_length=64, description="Work item id (digits) or key (e.g. WI-000042).")]
+Ref = Annotated[
+    str, Path(pattern=schemas.REF_PATTERN, description="Work item id (digits) or key (e.g. WI-000042).")
+]
+StatusFilter = Annotated[str, StringConstraints(pattern=schemas.STATUS_LIST_PATTERN)]
+PriorityFilter = Annotated[str, StringConstraints(pattern=schemas.PRIORITY_LIST_PATTERN)]
+TagFilter = Annotated[
+    str, StringConstraints(pattern=schemas.TAG_LIST_PATTERN, max_length=schemas.MAX_TAG_FILTER_LENGTH)
+]
+_REPEAT = "Repeat the parameter or separate values with commas."
+StatusQuery = Query(
+    max_length=schemas.MAX_FILTER_VALUES, description=f"One of {', '.join(STATUSES)}. {_REPEAT}"
+)
+PriorityQuery = Query(
+    max_length=schemas.MAX_FILTER_VALUES, description=f"One of {', '.join(PRIORITIES)}. {_REPEAT}"
+)
+
+
+def TagQuery(description: str) -> Any:  # reads as the Query it returns
+    return Query(max_length=schemas.MAX_FILTER_VALUES, description=f"{description} {_REPEAT}")
+
+
 _bearer = HTTPBearer(auto_error=False, description="The server's AILAB_API_TOKEN.")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
@@ -114,11 +141,22 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    # The last added is the outermost: profiling sees what the fast lane answers too.
+    # The last added is the outermost: profiling sees what the fast lane answers too; the
+    # body limit sees only what the fast lane passes on.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if fast_lane:
         app.add_middleware(FastLane, ctx=ctx, routes=lambda: app.routes)
     app.add_middleware(ProfilingMiddleware, metrics=metrics, slow_request_ms=settings.slow_request_ms)
+    origins = [o.strip() for o in (settings.cors_origins or "").split(",") if o.strip()]
+    if origins:  # no CORS headers at all unless configured: browsers then keep other sites out
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     error_handlers.install(app)
+    problems.install(app)
     _add_routes(app, ctx)
     return app
 
@@ -161,10 +199,30 @@ def create_app_from_env() -> FastAPI:
     return create_app(get_settings())
 
 
+# OpenAPI links: an item's key from a create or change leads to its reads and its next change
+# (clients, and the fuzzer's stateful phase, chain calls with them).
+_BY_KEY = {"ref": "$response.body#/key"}
+ITEM_LINKS = {
+    "GetWorkItem": {"operationId": "get_work_item", "parameters": _BY_KEY},
+    "UpdateWorkItem": {"operationId": "update_work_item", "parameters": _BY_KEY},
+    "GetBlockers": {"operationId": "get_work_item_blockers", "parameters": _BY_KEY},
+}
+_LOCATION = {"description": "The new item's path.", "required": True, "schema": {"type": "string"}}
+REQUIRE_JSON = "The body must be JSON: send 'Content-Type: application/json' (got {given!r})."  # 415
+
+
 def _add_routes(app: FastAPI, ctx: WebContext) -> None:
     # Routes close over ``ctx`` rather than resolving it per request through Depends.
     def require_writer(request: Request, _credentials: Credentials) -> None:
         ctx.check_token(request.headers.get("authorization"))
+
+    def require_json(request: Request) -> None:
+        given = request.headers.get("content-type", "")
+        media = given.split(";", 1)[0].strip().lower()
+        if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+            raise HTTPException(415, REQUIRE_JSON.format(given=given))
+
+    writer = [Depends(require_writer), Depends(require_json)]
 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> Response:
@@ -174,21 +232,40 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
     async def favicon() -> Response:
         return handlers.favicon()
 
-    @app.get("/api/summary", summary="Totals, counts by status/priority, top tags, weekly, blocked")
+    @app.get(
+        "/api/summary",
+        operation_id="get_summary",
+        summary="Totals, counts by status/priority, top tags, weekly, blocked",
+        responses={200: {"model": Summary}, **documented(*READ)},
+    )
     async def api_summary() -> Response:
         return await handlers.summary(ctx)
 
-    @app.get("/api/work-items", summary="A page of work items, newest first (keyset pagination)")
+    @app.get(
+        "/api/work-items",
+        operation_id="list_work_items",
+        summary="A page of work items, newest first (keyset pagination)",
+        responses={200: {"model": WorkItemPage}, **documented(*FILTERED_READ)},
+    )
     async def api_list(
-        status: Annotated[list[str] | None, Query(description="Repeat or comma-separate.")] = None,
-        priority: Annotated[list[str] | None, Query(description="Repeat or comma-separate.")] = None,
-        project: Annotated[str | None, Query(max_length=64, description="Project key.")] = None,
-        tag: Annotated[list[str] | None, Query(description="Items with all of these tags.")] = None,
-        any_tag: Annotated[list[str] | None, Query(description="Items with at least one of these.")] = None,
-        q: Annotated[str | None, Query(max_length=200, description="Text in the title.")] = None,
+        status: Annotated[list[StatusFilter] | None, StatusQuery] = None,
+        priority: Annotated[list[PriorityFilter] | None, PriorityQuery] = None,
+        project: Annotated[
+            str | None, Query(max_length=64, pattern=schemas.LINE_PATTERN, description="Project key.")
+        ] = None,
+        tag: Annotated[list[TagFilter] | None, TagQuery("Items with all of these tags.")] = None,
+        any_tag: Annotated[list[TagFilter] | None, TagQuery("Items with at least one of these.")] = None,
+        q: Annotated[
+            str | None, Query(max_length=200, pattern=schemas.LINE_PATTERN, description="Text in the title.")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = queries.DEFAULT_PAGE_SIZE,
         cursor: Annotated[
-            str | None, Query(max_length=500, description="next_cursor of the last page.")
+            str | None,
+            Query(
+                max_length=40,
+                pattern=schemas.CURSOR_PATTERN,
+                description="`next_cursor` of the previous page; empty or absent for the first.",
+            ),
         ] = None,
     ) -> Response:
         return await handlers.work_items(
@@ -203,11 +280,21 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
             cursor=cursor,
         )
 
-    @app.get("/api/work-items/{ref}", summary="One work item with tags, dependencies, criteria, blockers")
+    @app.get(
+        "/api/work-items/{ref}",
+        operation_id="get_work_item",
+        summary="One work item with tags, dependencies, criteria, blockers",
+        responses={200: {"model": WorkItemAnswer}, **documented(*ITEM_READ)},
+    )
     async def api_item(ref: Ref) -> Response:
         return await handlers.work_item(ctx, ref)
 
-    @app.get("/api/work-items/{ref}/blockers", summary="Everything the item waits for, transitively")
+    @app.get(
+        "/api/work-items/{ref}/blockers",
+        operation_id="get_work_item_blockers",
+        summary="Everything the item waits for, transitively",
+        responses={200: {"model": Blockers}, **documented(*ITEM_READ)},
+    )
     async def api_blockers(
         ref: Ref,
         max_depth: Annotated[int, Query(ge=1, le=200)] = queries.DEFAULT_MAX_DEPTH,
@@ -219,17 +306,38 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
     @app.post(
         "/api/work-items",
         status_code=201,
-        dependencies=[Depends(require_writer)],
+        operation_id="create_work_item",
+        dependencies=writer,
         summary="Create a work item",
+        responses={
+            201: {
+                "model": WorkItemAnswer,
+                "description": "Created.",
+                "headers": {"Location": _LOCATION},
+                "links": ITEM_LINKS,
+            },
+            **documented(*WRITE),
+        },
     )
     async def api_create(body: WorkItemCreate) -> Response:
         return await handlers.create(ctx, body.model_dump(exclude_unset=True))
 
-    @app.patch("/api/work-items/{ref}", dependencies=[Depends(require_writer)], summary="Change a work item")
+    @app.patch(
+        "/api/work-items/{ref}",
+        operation_id="update_work_item",
+        dependencies=writer,
+        summary="Change a work item",
+        responses={200: {"model": WorkItemAnswer, "links": ITEM_LINKS}, **documented(*ITEM_WRITE)},
+    )
     async def api_update(ref: Ref, body: WorkItemPatch) -> Response:
         return await handlers.update(ctx, ref, body.model_dump(exclude_unset=True))
 
-    @app.get("/healthz", summary="The server runs and the database answers (schema migrated)")
+    @app.get(
+        "/healthz",
+        operation_id="get_health",
+        summary="The server runs and the database answers (schema migrated)",
+        responses={200: {"model": Health}, **documented(503)},
+    )
     async def healthz() -> Response:
         return await handlers.health(ctx)
 

@@ -18,6 +18,7 @@ they reach the database.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,14 @@ WRITES_DISABLED = (
     "Writes are disabled on this server. To enable them, start it with the environment variable "
     "AILAB_API_TOKEN set to a secret, and send 'Authorization: Bearer <that secret>' with each write."
 )
-BAD_TOKEN = "Missing or wrong bearer token; send 'Authorization: Bearer <AILAB_API_TOKEN>'."
+MISSING_TOKEN = (
+    "Writes need the server's token: send the header 'Authorization: Bearer <AILAB_API_TOKEN>' "
+    "(the value of AILAB_API_TOKEN the server was started with)."
+)
+BAD_TOKEN = (
+    "The bearer token is wrong; send 'Authorization: Bearer <AILAB_API_TOKEN>' with the exact value "
+    "of AILAB_API_TOKEN the server was started with."
+)
 
 
 def is_locked(err: sa_exc.OperationalError) -> bool:
@@ -85,15 +93,21 @@ class WebContext:
         self.snapshot_engine = snapshot_engine(self.engine)
 
     def check_token(self, authorization: str | None) -> None:
-        """Allow a write only with ``Bearer <AILAB_API_TOKEN>`` (compared in constant time)."""
+        """Allow a write only with ``Bearer <AILAB_API_TOKEN>``.
+
+        Compared as SHA-256 digests with ``hmac.compare_digest``: the time taken says nothing
+        about the token, not even its length. Neither token appears in any message or log."""
         token = self.settings.api_token
         if not token:
             raise HTTPException(403, WRITES_DISABLED)
         scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            given = ""
-        if not hmac.compare_digest(given.encode("utf-8"), token.reveal().encode("utf-8")):
-            raise HTTPException(401, BAD_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+        if scheme.lower() != "bearer" or not given.strip():
+            raise HTTPException(401, MISSING_TOKEN, headers={"WWW-Authenticate": 'Bearer realm="ailab"'})
+        expected = hashlib.sha256(token.reveal().encode("utf-8")).digest()
+        if not hmac.compare_digest(hashlib.sha256(given.strip().encode("utf-8")).digest(), expected):
+            raise HTTPException(
+                401, BAD_TOKEN, headers={"WWW-Authenticate": 'Bearer realm="ailab", error="invalid_token"'}
+            )
 
     async def in_thread(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` in a worker thread once a pool slot is free (503 if none frees up in time)."""

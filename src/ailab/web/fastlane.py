@@ -8,9 +8,10 @@ string operations, parses and checks the parameters in a few lines, and calls th
 (``handlers.py``) as the FastAPI routes.
 
 Anything it does not fully understand goes on to FastAPI unchanged: other methods and paths, a
-value that is missing a rule here or breaks one (FastAPI then answers the 422 with its usual
-message), a ``root_path``. So the API, its OpenAPI schema and its error messages stay FastAPI's;
-this only skips work for requests that FastAPI would have accepted.
+value that breaks a rule of the schema (checked here with the same compiled patterns and limits
+as ``schemas.py`` declares; FastAPI then answers the 422), a ``root_path``. So the API, its
+OpenAPI schema and its error messages stay FastAPI's; this only skips work for requests that
+FastAPI would have accepted. ``tests/test_web_contract.py`` holds both lanes to the schema.
 
 It sits inside ``ProfilingMiddleware`` (Server-Timing, metrics and the slow log still see every
 request) and sets ``scope["route"]`` to the matching FastAPI route, as the router would.
@@ -18,6 +19,7 @@ request) and sets ``scope["route"]`` to the matching FastAPI route, as the route
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
@@ -26,7 +28,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ailab import queries
-from ailab.web import handlers
+from ailab.web import handlers, schemas
 from ailab.web.context import WebContext
 from ailab.web.error_handlers import response_for
 
@@ -53,14 +55,26 @@ def _params(scope: Scope) -> Params:
     return params
 
 
-def _text(params: Params, name: str, max_length: int) -> str | None:
+def _text(params: Params, name: str, max_length: int, rule: re.Pattern[str] = schemas.LINE) -> str | None:
     values = params.get(name)
     if not values:
         return None
     value = values[-1]  # the last one wins, as in Starlette
-    if len(value) > max_length:
+    if len(value) > max_length or not rule.match(value):
         raise Unsupported(name)
     return value
+
+
+def _list(params: Params, name: str, rule: re.Pattern[str], max_length: int = 1000) -> list[str] | None:
+    values = params.get(name)
+    if not values:
+        return None
+    if len(values) > schemas.MAX_FILTER_VALUES:
+        raise Unsupported(name)
+    for value in values:
+        if len(value) > max_length or not rule.match(value):
+            raise Unsupported(name)
+    return values
 
 
 def _int(params: Params, name: str, default: int, low: int, high: int) -> int:
@@ -86,7 +100,7 @@ def _bool(params: Params, name: str) -> bool:
 
 
 def _ref(ref: str) -> str:
-    if not ref or "/" in ref or len(ref) > 64:
+    if not schemas.REF.match(ref):
         raise Unsupported("ref")
     return ref
 
@@ -94,14 +108,14 @@ def _ref(ref: str) -> str:
 def _list_page(ctx: WebContext, params: Params, _rest: str) -> Awaitable[Response]:
     return handlers.work_items(
         ctx,
-        status=params.get("status"),
-        priority=params.get("priority"),
+        status=_list(params, "status", schemas.STATUS_LIST),
+        priority=_list(params, "priority", schemas.PRIORITY_LIST),
         project=_text(params, "project", 64),
-        tag=params.get("tag"),
-        any_tag=params.get("any_tag"),
+        tag=_list(params, "tag", schemas.TAG_LIST, schemas.MAX_TAG_FILTER_LENGTH),
+        any_tag=_list(params, "any_tag", schemas.TAG_LIST, schemas.MAX_TAG_FILTER_LENGTH),
         q=_text(params, "q", 200),
         limit=_int(params, "limit", queries.DEFAULT_PAGE_SIZE, 1, queries.MAX_PAGE_SIZE),
-        cursor=_text(params, "cursor", 500),
+        cursor=_text(params, "cursor", 40, schemas.CURSOR),
     )
 
 

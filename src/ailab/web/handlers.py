@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
@@ -19,7 +20,7 @@ from starlette.responses import Response
 from ailab import queries
 from ailab.errors import DatabaseError
 from ailab.web.context import WebContext
-from ailab.web.error_handlers import RETRY_AFTER_SECONDS
+from ailab.web.problems import RETRY_AFTER_SECONDS, problem
 from ailab.web.responses import JSONBytesResponse
 
 log = logging.getLogger("ailab.web")
@@ -67,7 +68,7 @@ async def work_items(
             conn,
             status=split_values(status),
             priority=split_values(priority),
-            project=project or None,
+            project=project.strip() or None if project else None,
             tags_all=split_values(tag),
             tags_any=split_values(any_tag),
             q=q,
@@ -103,21 +104,20 @@ async def health(ctx: WebContext) -> Response:
         revision = await ctx.read(queries.current_revision)
     except (sa_exc.SQLAlchemyError, DatabaseError) as err:
         log.warning("health check failed: %s", type(err).__name__)
-        return JSONBytesResponse(
-            {
-                "status": "unavailable",
-                "database": ctx.engine.dialect.name,
-                "detail": "The database did not answer, or its schema is not migrated (run `ailab db upgrade`).",
-            },
-            status_code=503,
+        return problem(
+            503,
+            "The database did not answer, or its schema is not migrated (run `ailab db upgrade`).",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
+            database=ctx.engine.dialect.name,
         )
     return JSONBytesResponse({"status": "ok", "database": ctx.engine.dialect.name, "revision": revision})
 
 
 async def create(ctx: WebContext, data: dict[str, Any]) -> Response:
     item = await ctx.write(lambda conn: queries.create_work_item(conn, data, clock=ctx.clock))
-    return JSONBytesResponse(item, status_code=201, headers={"Location": f"/api/work-items/{item['key']}"})
+    # The key is user input: percent-encoded, a header holds it safely (and it names the same path).
+    location = "/api/work-items/" + quote(item["key"], safe="")
+    return JSONBytesResponse(item, status_code=201, headers={"Location": location})
 
 
 async def update(ctx: WebContext, ref: str, patch: dict[str, Any]) -> Response:

@@ -1,59 +1,169 @@
-"""Request bodies of the write endpoints (for OpenAPI and a first type check).
+"""What the API accepts: request bodies and the rules of its parameters, all in the schema.
 
-Deliberately lenient: vocabularies, references, duplicates and cycles are checked by
-``ailab.queries`` (one place, same messages for every caller). Unknown fields are rejected.
+Every rule the server enforces on a single value is stated here, so the OpenAPI document
+predicts each 422: lengths match the columns, vocabularies are enums, lists have limits,
+keys and references have patterns, and ``null`` is accepted exactly where it clears a value
+(fields whose column cannot be empty take no ``null``: leave them out to keep them).
+
+Text: any Unicode text except control characters. Multi-line fields (description, notes,
+criteria, blockers) also take tab, line feed and carriage return; every other C0/C1 control
+character is rejected with a 422, and so is an unpaired surrogate (not Unicode text at all,
+and not storable in UTF-8). Accepted text is stored and returned unchanged, except that
+single-line fields (title, type, assignee, ...) and tags lose surrounding whitespace.
+
+The fast lane (``fastlane.py``) checks query parameters with the compiled patterns below;
+what fails goes to FastAPI, which answers the 422 from these same declarations.
+
+The rules that need the data (unknown project or dependency, a dependency cycle, a taken key)
+stay in ``ailab.queries``: 404 and 409.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from ailab.vocab import PRIORITIES, STATUSES
+
+# Characters a single line may not hold: C0 and C1 controls (so also tab and line breaks).
+_CTRL = r"\x00-\x1f\x7f-\x9f"
+# Characters a multi-line text may not hold: controls other than tab, LF and CR.
+_CTRL_MULTI = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+LINE_PATTERN = rf"^[^{_CTRL}]*$"
+TEXT_PATTERN = rf"^[^{_CTRL_MULTI}]*$"
+# Not blank: something other than whitespace (the server strips surrounding whitespace).
+NONBLANK_LINE_PATTERN = rf"^\s*[^\s{_CTRL}][^{_CTRL}]*$"
+NONBLANK_TEXT_PATTERN = rf"^\s*[^\s{_CTRL_MULTI}][^{_CTRL_MULTI}]*$"
+# A key starts with a letter (so it is never taken for an id) and is safe in a URL path.
+KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9._-]{0,63}$"
+# A reference in a path: an id or a key, at most 64 characters, no whitespace, '/' or controls.
+REF_PATTERN = rf"^[^\s/{_CTRL}]{{1,64}}$"
+# A tag: no commas (filters separate tags with them), controls or surrounding whitespace.
+_TAG = rf"[^,\s{_CTRL}](?:[^,{_CTRL}]*[^,\s{_CTRL}])?"
+TAG_PATTERN = rf"^{_TAG}$"
+TAG_LIST_PATTERN = rf"^{_TAG}(?:,{_TAG})*$"
+STATUS_LIST_PATTERN = rf"^(?:{'|'.join(STATUSES)})(?:,(?:{'|'.join(STATUSES)}))*$"
+PRIORITY_LIST_PATTERN = rf"^(?:{'|'.join(PRIORITIES)})(?:,(?:{'|'.join(PRIORITIES)}))*$"
+# The keyset cursor: <created_at in microseconds since 1970>.<id>; empty = the first page.
+CURSOR_PATTERN = r"^(?:-?[0-9]{1,17}\.[0-9]{1,18})?$"
+
+# What breaking each pattern means, for the 422's message (pydantic would quote the regex).
+PATTERN_MESSAGES = {
+    LINE_PATTERN: "control characters (tab and line breaks too) are not allowed in this single-line text",
+    TEXT_PATTERN: "control characters other than tab, line feed and carriage return are not allowed",
+    NONBLANK_LINE_PATTERN: "must not be blank, and control characters (tab and line breaks too) "
+    "are not allowed in this single-line text",
+    NONBLANK_TEXT_PATTERN: "must not be blank, and control characters other than tab, line feed "
+    "and carriage return are not allowed",
+    KEY_PATTERN: "a key starts with a letter, then letters, digits, '.', '_' or '-' (64 at most)",
+    REF_PATTERN: "pass a work item id (digits) or key, without spaces or '/'",
+    TAG_PATTERN: "a tag has no commas, control characters or surrounding spaces",
+    TAG_LIST_PATTERN: "tag names separated by commas, each without control characters or surrounding spaces",
+    STATUS_LIST_PATTERN: f"use one or more of {', '.join(STATUSES)}, separated by commas",
+    PRIORITY_LIST_PATTERN: f"use one or more of {', '.join(PRIORITIES)}, separated by commas",
+    CURSOR_PATTERN: "pass the next_cursor of a previous page unchanged, or leave it out for the first page",
+}
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on Postgres
+MAX_TAGS = 50
+MAX_DEPENDENCIES = 100
+MAX_CHECKLIST = 100
+MAX_FILTER_VALUES = 20
+MAX_TAG_FILTER_LENGTH = 1000
+
+Status = Literal["todo", "in_progress", "review", "blocked", "done", "cancelled"]
+Priority = Literal["low", "medium", "high", "critical"]
+assert get_args(Status) == STATUSES and get_args(Priority) == PRIORITIES  # one vocabulary
+
+Line = Annotated[str, StringConstraints(pattern=LINE_PATTERN)]
+Text = Annotated[str, StringConstraints(pattern=TEXT_PATTERN)]
+NonBlankText = Annotated[str, StringConstraints(pattern=NONBLANK_TEXT_PATTERN)]
+Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=64)]
+ItemId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Ref = ItemId | Key
+Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN, max_length=100)]
+Hours = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+# Compiled for the fast lane: the same rules as the declarations above.
+LINE = re.compile(LINE_PATTERN)
+REF = re.compile(REF_PATTERN)
+TAG_LIST = re.compile(TAG_LIST_PATTERN)
+STATUS_LIST = re.compile(STATUS_LIST_PATTERN)
+PRIORITY_LIST = re.compile(PRIORITY_LIST_PATTERN)
+CURSOR = re.compile(CURSOR_PATTERN)
 
 
 class CriterionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str
+    text: NonBlankText
     done: bool = False
 
 
 class BlockerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str
+    text: NonBlankText
     resolved: bool = False
 
 
-class WorkItemPatch(BaseModel):
-    """Fields to change; list fields replace the whole list."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: str | None = Field(None, max_length=500)
-    description: str | None = None
-    status: str | None = Field(
-        None, examples=["todo", "in_progress", "review", "blocked", "done", "cancelled"]
+def _line(max_length: int, *, nonblank: bool = False) -> object:
+    return StringConstraints(
+        pattern=NONBLANK_LINE_PATTERN if nonblank else LINE_PATTERN, max_length=max_length
     )
-    priority: str | None = Field(None, examples=["low", "medium", "high", "critical"])
-    type: str | None = Field(None, max_length=32)
-    issue_type: str | None = None
-    project: str | None = Field(None, description="Project key.")
-    parent: int | str | None = Field(None, description="Parent work item id or key.")
-    assignee: str | None = None
-    author: str | None = None
+
+
+# The default of a field that always has a value: "not sent", so its value stays (never stored).
+OMITTED: Any = None
+
+
+def _without_defaults(schema: dict[str, Any]) -> None:
+    # An omitted field keeps its value; its Python default (None) is no value a client may send.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+class WorkItemPatch(BaseModel):
+    """Fields to change; omitted fields keep their values, list fields replace the whole list.
+    ``null`` clears an optional field; fields that always have a value do not take it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_without_defaults)
+
+    title: Annotated[str, _line(500, nonblank=True)] = OMITTED
+    description: Text = OMITTED
+    status: Status = OMITTED
+    priority: Priority = OMITTED
+    type: Annotated[str, _line(32, nonblank=True)] = OMITTED
+    issue_type: Annotated[str, _line(32)] | None = None
+    project: Annotated[str, _line(64)] | None = Field(None, description="Project key; null: no project.")
+    parent: Ref | None = Field(None, description="Parent work item id or key; null: no parent.")
+    assignee: Annotated[str, _line(200)] | None = None
+    author: Annotated[str, _line(200)] | None = None
     due_date: datetime | None = None
-    estimated_hours: float | None = None
-    actual_hours: float | None = None
-    notes: str | None = None
-    file_path: str | None = None
-    repository_url: str | None = None
-    is_draft: bool | None = None
-    archived: bool | None = None
-    tags: list[str] | None = Field(None, description="Tag names; created when new. Each at most once.")
-    depends_on: list[int | str] | None = Field(None, description="Ids or keys of items this one waits for.")
-    criteria: list[str | CriterionIn] | None = None
-    blockers: list[str | BlockerIn] | None = None
+    estimated_hours: Hours | None = None
+    actual_hours: Hours | None = None
+    notes: Text | None = None
+    file_path: Annotated[str, _line(500)] | None = None
+    repository_url: Annotated[str, _line(500)] | None = None
+    is_draft: bool = OMITTED
+    archived: bool = OMITTED
+    tags: list[Tag] = Field(
+        OMITTED,
+        max_length=MAX_TAGS,
+        json_schema_extra={"uniqueItems": True},
+        description="Tag names; created when new. Each at most once.",
+    )
+    depends_on: list[Ref] = Field(
+        OMITTED,
+        max_length=MAX_DEPENDENCIES,
+        json_schema_extra={"uniqueItems": True},
+        description="Ids or keys of items this one waits for.",
+    )
+    criteria: list[NonBlankText | CriterionIn] = Field(OMITTED, max_length=MAX_CHECKLIST)
+    blockers: list[NonBlankText | BlockerIn] = Field(OMITTED, max_length=MAX_CHECKLIST)
 
 
 class WorkItemCreate(WorkItemPatch):
-    title: str = Field(..., min_length=1, max_length=500)
-    key: str | None = Field(None, max_length=64, description="Default: WI-<id, 6 digits>.")
+    title: Annotated[str, _line(500, nonblank=True)]
+    key: Key = Field(OMITTED, description="Default: WI-<id, 6 digits>.")
