@@ -84,7 +84,7 @@ def test_minimums_hold_however_settings_are_made() -> None:
 
 
 def test_every_setting_reads_its_variable() -> None:
-    samples = {int: "7", float: "7.5", bool: "yes", str: "sqlite:///x.db", Secret: "s3cret"}
+    samples = {int: "7", float: "7.5", bool: "yes", str: "sqlite:///x.db", Secret: "s3cret", tuple: "a, b"}
     for spec in SETTINGS_TABLE:
         for var in spec.env:
             sample = ("no" if spec.default else "yes") if spec.kind is bool else samples[spec.kind]
@@ -110,8 +110,8 @@ def _readme_configuration_rows() -> dict[str, str]:
 
 def _readme_says(cell: str, default: object) -> bool:
     first = cell.split()[0].strip("`") if cell else ""
-    if default is None:
-        return first == "unset"
+    if default is None or default == ():
+        return first in ("unset", "none")
     if isinstance(default, bool):
         return first.lower() in (("1", "true", "on", "yes") if default else ("0", "false", "off", "no"))
     if isinstance(default, int | float):

@@ -7,12 +7,10 @@ image without a browser cannot silently drop the test.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,18 +21,11 @@ from ailab.db import connect, get_engine
 from ailab.db.migrate import upgrade
 from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
-from ailab.perf.bench_web import CHROMIUM_ARGS, CHROMIUM_PATHS
+from ailab.perf.bench_web import CHROMIUM_ARGS, CHROMIUM_PATHS, find_chromium
 from ailab.settings import Settings
 from ailab.web import create_app
 
 pytestmark = pytest.mark.browser
-
-
-def find_chromium() -> str | None:
-    for candidate in (os.environ.get("AILAB_CHROMIUM"), *CHROMIUM_PATHS, shutil.which("chromium")):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,7 @@ def _mask(raw: str) -> str:
 
 T = TypeVar("T")
 
-# Types a setting may have (optionally ``| None``): how each is read from its environment string.
+# How a boolean setting may be written in the environment.
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -131,6 +131,8 @@ class SettingSpec:
         """Read one environment string; a bad one is a ``ConfigError`` naming the variable."""
         if self.kind is Secret:
             return Secret(raw)
+        if self.kind is tuple:  # a list: comma-separated, blanks dropped
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
         if self.kind is bool:
             if raw.lower() in _TRUE:
                 return True
@@ -236,7 +238,7 @@ class Settings:
         return replace(self, **changes)
 
 
-_SUPPORTED_KINDS = (str, int, float, bool, Secret)
+_SUPPORTED_KINDS = (str, int, float, bool, Secret, tuple)  # tuple: tuple[str, ...]
 
 
 def _build_table() -> tuple[SettingSpec, ...]:
@@ -248,6 +250,7 @@ def _build_table() -> tuple[SettingSpec, ...]:
         if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
             members = [m for m in typing.get_args(kind) if m is not type(None)]
             optional, kind = True, members[0]
+        kind = typing.get_origin(kind) or kind  # tuple[str, ...] -> tuple
         if kind not in _SUPPORTED_KINDS or f.default is MISSING:
             raise TypeError(f"Settings.{f.name}: a setting is one of {_SUPPORTED_KINDS} with a default")
         env = f.metadata.get("env") or (f"AILAB_{f.name.upper()}",)

@@ -3,6 +3,7 @@
 * ``scratch_schema(url)``: a fresh Postgres schema (dropped afterwards). The schema travels in the
   URL (``options=-csearch_path=...``), so subprocesses given the URL (a server, Locust) see it too.
 * ``scratch_sqlite()``: a fresh SQLite file in a temporary directory.
+* ``scratch_database(url, label)``: either, on the backend of ``url`` (SQLite when None).
 * ``postgres_reachable(url)`` and ``EmbeddedPostgres``: find a Postgres, or start one from the
   ``pgserver`` package where none is running.
 """
@@ -73,6 +74,18 @@ def scratch_sqlite(name: str = "scratch.db") -> Iterator[str]:
             yield url
         finally:
             forget_engine(url)
+
+
+@contextmanager
+def scratch_database(database_url: str | None, label: str) -> Iterator[str]:
+    """A scratch database on the backend of ``database_url``: a schema ``ailab_<label>_...`` in that
+    Postgres, else (SQLite or None) a file ``<label>.db`` in a temporary directory."""
+    if database_url and parse_database_url(database_url).get_backend_name() == "postgresql":
+        with scratch_schema(database_url, prefix=f"ailab_{label}") as url:
+            yield url
+    else:
+        with scratch_sqlite(f"{label}.db") as url:
+            yield url
 
 
 def _masked(url: str) -> str:

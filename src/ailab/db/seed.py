@@ -225,7 +225,10 @@ def seed_database(engine: Engine, items: int, seed: int = 42, progress: bool = F
         bump_revision(conn)
     t1 = time.perf_counter()
     with engine.connect() as conn:
-        conn.exec_driver_sql("ANALYZE")
+        # On Postgres, only the schema's own tables: a bare ANALYZE takes every table of the
+        # database (other scratch schemas' too) and deadlocks with their concurrent DDL.
+        tables = ", ".join(Base.metadata.tables) if engine.dialect.name == "postgresql" else ""
+        conn.exec_driver_sql(f"ANALYZE {tables}".strip())
         conn.commit()
     phases["analyze"] = time.perf_counter() - t1
     return SeedResult(

@@ -94,6 +94,7 @@ def json_to_extra(row: RowContext, emb: EmbeddedRecord | None, name: str) -> Any
 
 
 def map_project(values: dict[str, Any], position: int, ctx: MapContext) -> EntityPlan:
+    """Plan one source ``projects`` row."""
     key = legacy_key("projects", position, values.get("id"))
     row = RowContext("projects", "projects", key, values, ctx.report)
     row.out("id", "imported -> projects.key")
@@ -120,6 +121,7 @@ def map_project(values: dict[str, Any], position: int, ctx: MapContext) -> Entit
 
 
 def map_milestone(values: dict[str, Any], position: int, ctx: MapContext) -> EntityPlan:
+    """Plan one source ``milestones`` row."""
     key = legacy_key("milestones", position, values.get("id"))
     row = RowContext("milestones", "milestones", key, values, ctx.report)
     row.out("id", "imported -> milestones.key")
@@ -143,6 +145,7 @@ def map_milestone(values: dict[str, Any], position: int, ctx: MapContext) -> Ent
 def map_idea(
     values: dict[str, Any], position: int, ctx: MapContext, syncs: list[SyncRow], raw: tuple[Any, ...]
 ) -> EntityPlan:
+    """Plan one source ``ideas`` row, with its embedded record (generation 1) and GitHub sync rows."""
     key = legacy_key("ideas", position, values.get("id"))
     row = RowContext("ideas", "ideas", key, values, ctx.report)
     row.out("id", "imported -> ideas.key")

@@ -40,6 +40,7 @@ def candidates(
 
 
 def account_blank(row: RowContext, name: str, raw: Any) -> None:
+    """Account a blank value: a NULL-like text is recorded as mapped to NULL, an empty one as empty."""
     if null_text(raw):
         row.mapped(name, raw, "NULL")
     else:
@@ -67,10 +68,12 @@ def _normalised(value: Any) -> Any:
 
 
 def same_value(a: Any, b: Any) -> bool:
+    """True when two copies of a value are the same, also after normalizing text, numbers and dates."""
     return bool(a == b or _normalised(a) == _normalised(b))
 
 
 def conflict(row: RowContext, name: str, value: Any, dest: str) -> None:
+    """Keep a copy that disagrees with the imported value in ``extra.conflicts``, and report it."""
     where = row.keep_extra(name, value, name, group="conflicts")
     row.anomaly(
         name,
@@ -99,6 +102,7 @@ def choose(row: RowContext, found: list[Candidate], dest: str) -> Candidate | No
 
 
 def read_text(row: RowContext, chosen: Candidate | None, dest: str) -> str | None:
+    """Read the chosen candidate as text into ``dest``; a JSON list or object is kept raw and reported."""
     if chosen is None:
         return None
     name, raw = chosen
@@ -109,10 +113,12 @@ def read_text(row: RowContext, chosen: Candidate | None, dest: str) -> str | Non
 
 
 def read_date(row: RowContext, chosen: Candidate | None, dest: str) -> Any:
+    """Read the chosen candidate as a date into ``dest`` (None when nothing was chosen)."""
     return None if chosen is None else row.datetime(chosen[0], value=chosen[1], dest=dest)
 
 
 def read_number(row: RowContext, chosen: Candidate | None, dest: str, *, whole: bool = False) -> Any:
+    """Read the chosen candidate as a number into ``dest`` (None when nothing was chosen)."""
     return None if chosen is None else row.number(chosen[0], value=chosen[1], whole=whole, dest=dest)
 
 

@@ -58,6 +58,7 @@ def read_sync_rows(table: SourceTable, report: ImportReport) -> dict[tuple[str, 
 
 
 def report_orphan(sync: SyncRow, reason: str) -> None:
+    """Report a ``github_sync`` row whose owner is missing or unusable; its values stay in the report."""
     for name, value in sync.row.values.items():
         if is_blank(value):
             sync.row.out(name, "empty")

@@ -24,6 +24,8 @@ MAPPING_VERSION = "legacy-map-1"
 
 @dataclass(slots=True)
 class GitHubPlan:
+    """The GitHub issue a source row names (repository and number), and when it was last synced."""
+
     repository: str
     issue_number: int
     synced_at: datetime | None = None
@@ -55,11 +57,14 @@ class Plan:
     report: ImportReport
 
     def rows(self, table: str) -> list[EntityPlan]:
+        """The planned rows of ``table`` (empty when the source has none)."""
         return self.entities.get(table, [])
 
 
 @dataclass
 class MapContext:
+    """What the mappers share while planning: the report, the target's state and the source's keys."""
+
     report: ImportReport
     state: TargetState
     generation: int
@@ -70,9 +75,11 @@ class MapContext:
     github_claims: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)
 
     def exists(self, table: str, key: str) -> bool:
+        """True when row ``key`` of ``table`` is in the source or already in the target."""
         return key in self.source_keys.get(table, ()) or key in self.state.ids.get(table, {})
 
     def project_repository(self, key: str | None) -> str | None:
+        """The repository URL of project ``key``, from the source, else from the target."""
         if key is None:
             return None
         if key in self.source_project_repos:

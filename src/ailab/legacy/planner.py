@@ -41,6 +41,7 @@ def _check_unique(table: str, plans: list[EntityPlan]) -> None:
 
 
 def build_plan(source: LegacySource, state: TargetState, report: ImportReport, now: datetime) -> Plan:
+    """Map every source row to what the target should hold (``Plan``); pure, reads only ``source`` and ``state``."""
     layout = source.layout
     ctx = MapContext(report=report, state=state, generation=layout.generation, now=now)
     ctx.github_claims = dict(state.github_owner)

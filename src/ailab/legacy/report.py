@@ -45,6 +45,10 @@ MAPPED_IDS_IN_MARKDOWN = 12
 
 @dataclass(slots=True)
 class Anomaly:
+    """A source value the import could not store as is: where it was, what it was, why, and what was done with
+    it.
+    """
+
     table: str
     legacy_id: str
     field: str
@@ -56,6 +60,10 @@ class Anomaly:
 
 @dataclass(slots=True)
 class MappedValue:
+    """An old value translated to a documented one (e.g. status 'erledigt' -> done), counted, with the rows it
+    came from.
+    """
+
     table: str
     field: str
     source: str
@@ -66,6 +74,8 @@ class MappedValue:
 
 @dataclass(slots=True)
 class TableCounts:
+    """Rows inserted, updated, left unchanged and deleted in one target table."""
+
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -74,6 +84,12 @@ class TableCounts:
 
 @dataclass
 class ImportReport:
+    """Everything one import (or dry run) did and found, written as JSON and Markdown next to the import.
+
+    It accounts for every source field of every row (``accounting``), so a test can prove nothing was dropped
+    silently.
+    """
+
     source_path: str
     source_sha256: str = ""
     generation: int = 0
@@ -108,6 +124,7 @@ class ImportReport:
         return by_field
 
     def map_value(self, table: str, field_name: str, source: str, target: str, legacy_id: str) -> None:
+        """Count one translated value (``source`` -> ``target``) of ``table.field_name`` for row ``legacy_id``."""
         key = (table, field_name, source, target)
         entry = self.mapped.get(key)
         if entry is None:
@@ -118,20 +135,25 @@ class ImportReport:
     def add_anomaly(
         self, table: str, legacy_id: str, field_name: str, kind: str, value: Any, reason: str, action: str
     ) -> None:
+        """Record one value that could not be stored as is, and what was done with it."""
         self.anomalies.append(Anomaly(table, legacy_id, field_name, kind, _jsonable(value), reason, action))
 
     def counts(self, table: str) -> TableCounts:
+        """The row counts of one target table (created on first use)."""
         return self.target.setdefault(table, TableCounts())
 
     def anomaly_kinds(self) -> Counter[str]:
+        """How many anomalies of each kind."""
         return Counter(a.kind for a in self.anomalies)
 
     def mapped_total(self) -> int:
+        """How many values were translated in all."""
         return sum(m.count for m in self.mapped.values())
 
     # --- output -----------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole report as JSON-ready data (the ``--report FILE.json``)."""
         return {
             "source_path": self.source_path,
             "source_sha256": self.source_sha256,
@@ -156,9 +178,11 @@ class ImportReport:
         }
 
     def to_json(self) -> str:
+        """The report as indented JSON text."""
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str)
 
     def to_markdown(self) -> str:
+        """The report for people (the ``--report FILE.md``): the verdict, counts, mappings and every anomaly."""
         mode = "dry run (nothing written)" if self.dry_run else "import"
         out = [
             "# Legacy import report",
@@ -238,6 +262,7 @@ class ImportReport:
         return json_path, md_path
 
     def summary_tables(self) -> list[Table]:
+        """The CLI's summary: rows per target table, and the counts of mapped values and anomalies."""
         rows = Table(title="Legacy import: rows per target table")
         for column in ("table", "inserted", "updated", "unchanged", "deleted"):
             rows.add_column(column, justify="left" if column == "table" else "right")

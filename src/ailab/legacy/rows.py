@@ -37,6 +37,7 @@ def is_blank(value: object) -> bool:
 
 
 def jsonable(value: Any) -> Any:
+    """A source value as something JSON can hold (bytes as hex, datetimes as ISO text)."""
     if isinstance(value, bytes):
         return {"bytes_hex": value.hex()}
     if isinstance(value, datetime):
@@ -62,14 +63,17 @@ class RowContext:
     # --- accounting -------------------------------------------------------------------------
 
     def out(self, name: str, outcome: str, n: int = 1) -> None:
+        """Account ``n`` values of field ``name`` as having gone to ``outcome``."""
         self._handled.add(name)
         key = (name, outcome)
         self._acc[key] = self._acc.get(key, 0) + n
 
     def anomaly(self, name: str, kind: str, value: Any, reason: str, action: str) -> None:
+        """Report a value of field ``name`` that could not be stored as is."""
         self.report.add_anomaly(self.table, self.key, name, kind, value, reason, action)
 
     def mapped(self, name: str, source: object, target: str) -> None:
+        """Record that field ``name``'s old value ``source`` was translated to ``target``."""
         self.report.map_value(self.table, name, describe(source), target, self.key)
         self.out(name, f"mapped -> {self.target}.{name}")
 
@@ -86,6 +90,7 @@ class RowContext:
         return dest
 
     def keep_unreadable(self, name: str, value: Any, kind: str, reason: str) -> None:
+        """Keep a value that could not be parsed, raw, in ``extra.unparsed``, and report it."""
         dest = self.keep_extra(name, value, group="unparsed")
         self.anomaly(name, kind, jsonable(value), reason, f"raw value kept in {dest}")
 
@@ -127,6 +132,7 @@ class RowContext:
         return str(raw)
 
     def datetime(self, name: str, *, value: Any = ..., dest: str | None = None) -> datetime | None:
+        """Read a date field (or ``value``); an unreadable one is kept raw and reported, and None returned."""
         raw = self.values.get(name) if value is ... else value
         if self._absent(name, raw):
             return None
@@ -142,6 +148,7 @@ class RowContext:
     def number(
         self, name: str, *, value: Any = ..., whole: bool = False, dest: str | None = None
     ) -> float | int | None:
+        """Read a number field (or ``value``), whole when ``whole``; an unreadable one is kept raw and reported."""
         raw = self.values.get(name) if value is ... else value
         if self._absent(name, raw):
             return None
@@ -156,6 +163,7 @@ class RowContext:
         return parsed
 
     def boolean(self, name: str, *, value: Any = ..., default: bool) -> bool:
+        """Read a boolean field (or ``value``); NULL or empty becomes ``default`` (the schema has no unknown)."""
         raw = self.values.get(name) if value is ... else value
         if raw is None or null_text(raw) or raw == "":
             # The new schema has no "unknown": NULL becomes the column default, as documented.
@@ -199,20 +207,25 @@ class EmbeddedRecord:
         self.handled: set[str] = set()
 
     def field_name(self, key: str) -> str:
+        """How a key of the embedded record is named in the report: ``column.key``."""
         return f"{self.column}.{key}"
 
     def has(self, key: str) -> bool:
+        """True when the record has ``key``."""
         return key in self.data
 
     def take(self, key: str) -> Any:
+        """The value of ``key`` (None if absent), marked as read."""
         self.handled.add(key)
         return self.data.get(key)
 
     def out(self, key: str, outcome: str) -> None:
+        """Account ``key``'s value as having gone to ``outcome``."""
         self.handled.add(key)
         self.row.out(self.field_name(key), outcome)
 
     def finish(self) -> None:
+        """Send every key no reader took to the row's ``extra`` (blank ones are counted as empty)."""
         for key, value in self.data.items():
             if key in self.handled:
                 continue

@@ -299,6 +299,7 @@ class Layout:
         return _columns_of(self.ddl)
 
     def describe_expected(self) -> str:
+        """The tables and columns this layout requires, for the error when a file fits none."""
         parts = [f"{table}({', '.join(sorted(cols))})" for table, cols in sorted(self.required.items())]
         text = f"generation {self.generation} ({self.description}): " + "; ".join(parts)
         for table, cols in self.absent.items():

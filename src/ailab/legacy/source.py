@@ -27,11 +27,14 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 @dataclass
 class SourceTable:
+    """One table of the legacy file, read whole: its columns and row tuples."""
+
     name: str
     columns: tuple[str, ...]
     rows: list[tuple[Any, ...]]
 
     def dicts(self) -> Iterator[dict[str, Any]]:
+        """The rows as ``{column: value}`` dicts."""
         columns = self.columns
         for row in self.rows:
             yield dict(zip(columns, row, strict=True))
@@ -39,6 +42,8 @@ class SourceTable:
 
 @dataclass
 class LegacySource:
+    """The legacy file read once: its path and hash, the detected layout, its tables, and notes on it."""
+
     path: Path
     sha256: str
     layout: Layout
@@ -46,10 +51,12 @@ class LegacySource:
     notes: list[str] = field(default_factory=list)
 
     def table(self, name: str) -> SourceTable:
+        """The table ``name``, or an empty one when the file has none (older layouts lack some)."""
         return self.tables.get(name) or SourceTable(name, (), [])
 
 
 def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB chunks (the report names the exact source it imported)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -64,19 +64,23 @@ class SynthSummary:
     seconds: float = 0.0
 
     def tags_by_popularity(self) -> list[str]:
+        """Tag names, most used first (ties by name)."""
         return sorted(self.tag_counts, key=lambda t: (-self.tag_counts[t], t))
 
     @property
     def popular_tag(self) -> str:
+        """The most used tag (a benchmark's worst case)."""
         return self.tags_by_popularity()[0]
 
     @property
     def median_tag(self) -> str:
+        """A tag of median use."""
         ranked = self.tags_by_popularity()
         return ranked[len(ranked) // 2]
 
     @property
     def rare_tag(self) -> str:
+        """The least used tag."""
         return self.tags_by_popularity()[-1]
 
 

@@ -33,6 +33,8 @@ DATE_SHAPES = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d", "%d.%m.%Y", "%Y-%m-%dT%H:%M:%S+
 
 
 class Messer:
+    """Injects the legacy data's known messes into generated rows, each kind at least once, and counts them."""
+
     def __init__(self, rng: random.Random, generation: int) -> None:
         self.rng = rng
         self.generation = generation
@@ -42,12 +44,14 @@ class Messer:
         self.first_github: tuple[str, int] | None = None
 
     def note(self, kind: str, value: Any) -> Any:
+        """Count one injected mess of ``kind``; returns ``value``."""
         self.injected[kind] += 1
         return value
 
     def mess_item(
         self, i: int, row: dict[str, Any], keys: list[str], sync_rows: list[dict[str, Any]]
     ) -> None:
+        """Mess up work item ``i``: the first items get one kind each, later ones at random."""
         if i < len(self.kinds):
             kind = self.kinds[i]
         elif self.rng.random() < MESSY_FRACTION:
@@ -58,6 +62,7 @@ class Messer:
             self.injected[kind] += 1
 
     def mess_idea(self, n: int, row: dict[str, Any]) -> None:
+        """Mess up idea ``n`` (a GitHub id without repository, a dangling dependency, ...)."""
         if n == 0 and self.generation == 2:
             row["github_issue_id"] = self.note("idea_github_no_repository", 2)
         elif n == 1:
@@ -75,11 +80,13 @@ class Messer:
         row[column] = json.dumps(value)
 
     def orphan_sync_rows(self) -> list[dict[str, Any]]:
+        """A ``github_sync`` row whose owner does not exist."""
         self.injected["github_sync_orphan"] += 1
         return [{"local_id": "GONE-SYNC", "local_type": "work_item", "github_issue_id": 99,
                  "github_url": "https://github.com/legacy-lab/gone/issues/99", "sync_direction": "to_github"}]  # fmt: skip
 
     def placeless_rows(self, layout: Layout) -> dict[str, list[dict[str, Any]]]:
+        """Rows of tables the new schema has no place for (sessions, ...), kept whole in the report."""
         rows: dict[str, list[dict[str, Any]]] = {
             "sessions": [{"id": f"SESSION-{n}", "date": "2025-11-13", "title": f"Session {n}",
                           "content": "Arbeitssitzung", "data": json.dumps({"minutes": 45})} for n in (1, 2)],

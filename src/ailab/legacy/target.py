@@ -42,10 +42,12 @@ class TargetState:
 
 
 def missing_tables(conn: Connection) -> set[str]:
+    """The tables the import writes that the target database does not have."""
     return set(REQUIRED_TABLES - set(inspect(conn).get_table_names()))
 
 
 def load_target_state(conn: Connection) -> TargetState:
+    """What the target already holds: ids by key, tags, links and the source hashes of imported rows."""
     state = TargetState(has_schema=not missing_tables(conn))
     if not state.has_schema:
         return state
@@ -95,6 +97,7 @@ class BulkWriter:
         return out
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+        """Insert ``rows`` into ``table``: COPY on Postgres, executemany on SQLite. Returns the row count."""
         if not rows:
             return 0
         prepared = self.convert(columns, rows)

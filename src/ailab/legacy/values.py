@@ -109,6 +109,7 @@ def date_format(value: object) -> str:
 
 
 def parse_float(value: object) -> tuple[float | None, str | None]:
+    """A number from a legacy value: (value, None), or (None, why it is not one). None stays None."""
     if value is None:
         return None, None
     if isinstance(value, bool):
@@ -124,6 +125,7 @@ def parse_float(value: object) -> tuple[float | None, str | None]:
 
 
 def parse_int(value: object) -> tuple[int | None, str | None]:
+    """A whole number from a legacy value: (value, None), or (None, why it is not one)."""
     number, problem = parse_float(value)
     if number is None:
         return None, problem
@@ -137,6 +139,7 @@ _FALSE = frozenset({"0", "false", "no", "n", "f", "off"})
 
 
 def parse_bool(value: object) -> tuple[bool | None, str | None]:
+    """A boolean from a legacy value (true/false, yes/no, on/off, 1/0, ...): (value, None), or (None, why not)."""
     if value is None or isinstance(value, bool):
         return value, None
     if isinstance(value, int | float) and value in (0, 1):

@@ -73,6 +73,7 @@ def map_status(value: str) -> str | None:
 
 
 def map_priority(value: str) -> str | None:
+    """The documented priority for an old one; None if the map has no entry for it."""
     return value if value in PRIORITIES else _lookup(value, PRIORITIES, PRIORITY_MAP)
 
 

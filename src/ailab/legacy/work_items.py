@@ -115,6 +115,7 @@ def union_strings(
 
 
 def checklist(row: RowContext, found: list[Candidate], dest: str, flag: str) -> list[tuple[str, bool]]:
+    """Read the chosen candidate as a checklist (acceptance criteria or blockers) of (text, done) pairs."""
     chosen = choose(row, found, dest)
     if chosen is None:
         return []
@@ -154,6 +155,7 @@ def reference(
 
 
 def dependencies(row: RowContext, ctx: MapContext, plan: EntityPlan, found: list[Candidate]) -> list[str]:
+    """The keys of the items this one depends on; self-references and unknown keys are reported, not stored."""
     resolved: list[str] = []
     for name, target in union_strings(row, found, None):
         if target == row.key:
@@ -200,6 +202,7 @@ def timestamps(row: RowContext, emb: EmbeddedRecord | None, ctx: MapContext) -> 
 def map_work_item(
     values: dict[str, Any], position: int, ctx: MapContext, syncs: list[SyncRow], raw: tuple[Any, ...]
 ) -> EntityPlan:
+    """Plan one source ``work_items`` row, with its embedded record and GitHub sync rows."""
     key = legacy_key("work_items", position, values.get("id"))
     row = RowContext("work_items", "work_items", key, values, ctx.report)
     row.out("id", "imported -> work_items.key")

@@ -90,6 +90,10 @@ def classify(
 
 
 class PlanWriter:
+    """Writes one ``Plan`` into the target inside the caller's transaction, stage by stage (see the module
+    docstring).
+    """
+
     def __init__(
         self, conn: Connection, plan: Plan, state: TargetState, now: datetime, hook: StageHook | None
     ):
@@ -106,6 +110,7 @@ class PlanWriter:
         self.changed: dict[str, list[EntityPlan]] = {}
 
     def classify(self) -> None:
+        """Split the plan's rows into new and changed ones (unchanged rows are left alone)."""
         self.new, self.changed = classify(self.plan, self.state)
 
     @staticmethod
@@ -140,9 +145,11 @@ class PlanWriter:
         report.unresolved_refs = sum(len(p.unresolved) for ps in plan.entities.values() for p in ps)
 
     def written(self, table: str) -> list[EntityPlan]:
+        """The rows of ``table`` this run writes: new ones, then changed ones."""
         return self.new.get(table, []) + self.changed.get(table, [])
 
     def run(self) -> bool:
+        """Write every stage; True when anything in the target changed."""
         self.classify()
         if not any(self.written(t) for t in self.plan.entities):
             with stage(self.report, "unresolved references", self.hook):
@@ -182,6 +189,7 @@ class PlanWriter:
     # --- entities ---------------------------------------------------------------------------
 
     def write_tags(self) -> None:
+        """Insert the tags the written rows use that the target does not have yet."""
         names: dict[str, None] = {}
         for table in ("work_items", "ideas"):
             for p in self.written(table):
@@ -196,6 +204,7 @@ class PlanWriter:
         return [self.ids[to][p.refs[fk]] if fk in p.refs else None for fk, to in FOREIGN_KEYS[table]]
 
     def write_entities(self, table: str) -> None:
+        """Insert the new rows of ``table`` in bulk and update the changed ones in place (ids kept)."""
         new, changed = self.new[table], self.changed[table]
         if not new and not changed:
             return
@@ -232,6 +241,7 @@ class PlanWriter:
         counts.inserted += self.w.insert(table, columns, rows)
 
     def write_children(self) -> None:
+        """Replace the written work items' tags, dependencies, criteria and blockers."""
         items = self.written("work_items")
         ids = self.ids["work_items"]
         # With the item's created_at (the page index's copy): no per-link fill afterwards.
@@ -258,6 +268,7 @@ class PlanWriter:
         self._replace("idea_tags", "idea_id", "ideas", idea_tags, ("idea_id", "tag_id"))
 
     def write_links(self) -> None:
+        """Write GitHub links, replacing one only when the source names a different issue (sync state survives)."""
         rows: list[tuple[Any, ...]] = []
         replaced: dict[str, list[int]] = {"work_items": [], "ideas": []}
         for owner_table in LINK_OWNER_COLUMN:
@@ -288,6 +299,7 @@ class PlanWriter:
         counts.inserted += self.w.insert("github_links", columns, rows)
 
     def write_unresolved(self) -> None:
+        """Replace the written rows' references to rows that do not exist (kept to resolve later)."""
         counts = self.report.counts("unresolved_refs")
         rows: list[tuple[Any, ...]] = []
         any_refs = self.conn.exec_driver_sql("SELECT 1 FROM unresolved_refs LIMIT 1").first() is not None
@@ -306,6 +318,7 @@ class PlanWriter:
         counts.inserted += self.w.insert("unresolved_refs", columns, rows)
 
     def write_hashes(self) -> None:
+        """Record each written row's source hash in ``legacy_rows``, so an unchanged row is skipped next time."""
         counts = self.report.counts("legacy_rows")
         rows: list[tuple[Any, ...]] = []
         for table in self.plan.entities:

@@ -10,30 +10,17 @@ nothing).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import scratch_schema, scratch_sqlite
+from ailab.db.scratch import scratch_database
 from ailab.legacy.importer import import_legacy
 from ailab.legacy.synth import generate
 from ailab.perf.registry import BenchContext, Measurement, Target, benchmark
-from ailab.settings import parse_database_url
 
 FULL_SIZE = 100_000
 GOAL_SECONDS = 30.0
-
-
-@contextmanager
-def _scratch_target(database_url: str) -> Iterator[str]:
-    if parse_database_url(database_url).get_backend_name() == "postgresql":
-        with scratch_schema(database_url, prefix="ailab_legacy_bench") as url:
-            yield url
-    else:
-        with scratch_sqlite("legacy-target.db") as url:
-            yield url
 
 
 @benchmark("legacy", order=80)
@@ -42,7 +29,7 @@ def bench_legacy_import(ctx: BenchContext) -> list[Measurement]:
     with tempfile.TemporaryDirectory(prefix="ailab-legacy-bench-") as tmp:
         source = Path(tmp) / "legacy.db"
         synth = generate(source, items=items, generation=2, seed=42, messes=True)
-        with _scratch_target(ctx.database_url) as url:
+        with scratch_database(ctx.database_url, "legacy_bench") as url:
             engine = get_engine(url)
             upgrade(engine)
             first = import_legacy(source, engine)

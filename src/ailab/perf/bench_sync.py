@@ -33,7 +33,7 @@ from ailab.db import connect
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
 from ailab.db.revision import bump_revision
-from ailab.db.scratch import scratch_schema, scratch_sqlite
+from ailab.db.scratch import scratch_database, scratch_sqlite
 from ailab.db.seed import seed_database
 from ailab.perf.baselines_sync import BaselineRun, old_push
 from ailab.perf.registry import BenchContext, Measurement, Target, benchmark
@@ -48,7 +48,7 @@ from ailab.perf.targets import (
     SYNC_PER_ITEM,
 )
 from ailab.perf.timing import percentile
-from ailab.settings import Secret, parse_database_url
+from ailab.settings import Secret
 from ailab.sync.client import GitHubClient
 from ailab.sync.config import SyncConfig, parse_repo
 from ailab.sync.engine import SyncOptions, SyncSummary, run_blocking, run_sync
@@ -112,16 +112,6 @@ class SyncFigures:
         return self.wide_read_calls / self.wide_read_seconds if self.wide_read_seconds else math.nan
 
 
-@contextmanager
-def _scratch(database_url: str | None) -> Iterator[str]:
-    if database_url and parse_database_url(database_url).get_backend_name() == "postgresql":
-        with scratch_schema(database_url, prefix="ailab_sync_bench") as url:
-            yield url
-    else:
-        with scratch_sqlite("sync-bench.db") as url:
-            yield url
-
-
 async def _read_rate(config: SyncConfig) -> tuple[int, float]:
     async with GitHubClient(config, clock=SYSTEM_CLOCK) as client:
         started = time.perf_counter()
@@ -166,7 +156,7 @@ def measure_sync(
 ) -> SyncFigures:
     """Run the whole measurement (see the module docstring); sizes are the caller's."""
     figures = SyncFigures(items=items, latency_ms=latency * 1000)
-    with _scratch(database_url) as url, ExitStack() as stack:
+    with scratch_database(database_url, "sync_bench") as url, ExitStack() as stack:
         engine = get_engine(url)
         upgrade(engine)
         seed_database(engine, items=items, seed=42)

@@ -22,6 +22,7 @@ import functools
 import math
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,7 @@ from ailab.perf.baselines_dashboard import generate_static_dashboard
 from ailab.perf.registry import BenchContext, Measurement, Target, benchmark
 from ailab.perf.targets import DASHBOARD_LOAD, MEMORY
 from ailab.perf.timing import Timing, measure
-from ailab.processes import free_port, stop_process
+from ailab.processes import free_port, stop_process, wait_until_healthy
 
 # Our own goals (issue 4), for 100k items on SQLite.
 SUMMARY_UNCACHED_GOAL = Target(20.0, "ms", "<=", source="issue")
@@ -158,19 +159,7 @@ def running_server(database_url: str, env: dict[str, str]) -> Iterator[tuple[str
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise RuntimeError(f"the dashboard server exited early: {err[-500:]}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the dashboard server did not answer /healthz within 30 s")
-            time.sleep(0.05)
+        wait_until_healthy(base, proc, timeout=30)
         yield base, proc
     finally:
         stop_process(proc)
@@ -240,8 +229,9 @@ def _loopback(ctx: BenchContext, baseline_ms: float) -> list[Measurement]:
     return rows
 
 
-def _find_chromium() -> str | None:
-    for path in (os.environ.get("AILAB_CHROMIUM"), *CHROMIUM_PATHS):
+def find_chromium() -> str | None:
+    """A Chromium executable: ``AILAB_CHROMIUM``, else the usual install paths, else ``chromium`` on PATH."""
+    for path in (os.environ.get("AILAB_CHROMIUM"), *CHROMIUM_PATHS, shutil.which("chromium")):
         if path and Path(path).is_file() and os.access(path, os.X_OK):
             return path
     return None
@@ -278,7 +268,7 @@ def _browser_paint_times(base: str, chromium: str, samples: int) -> list[float]:
 def _page_load(ctx: BenchContext, base: str, baseline_ms: float) -> Measurement:
     name = "dashboard load in Chromium (navigation to status chart painted)"
     label = "old script: regenerate the static HTML (CDN assets not counted)"
-    chromium = _find_chromium()
+    chromium = find_chromium()
     if chromium is None:
         return Measurement(group="dashboard", name=name, unit="ms", p50=math.nan, target=DASHBOARD_LOAD,
                            goal=PAGE_LOAD_GOAL, note="skipped: no Chromium found (apt-get install chromium)")  # fmt: skip

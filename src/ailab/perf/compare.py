@@ -33,7 +33,7 @@ from ailab.db.migrate import upgrade
 from ailab.db.scratch import EmbeddedPostgres, scratch_schema, scratch_sqlite
 from ailab.db.seed import seed_database
 from ailab.errors import ConfigError
-from ailab.perf.registry import Measurement
+from ailab.perf.registry import Measurement, nan_to_none
 from ailab.perf.workloads import (
     WORKLOADS,
     CellResult,
@@ -130,7 +130,7 @@ class Comparison:
         return other.throughput / base.throughput
 
     def to_json(self) -> dict[str, Any]:
-        return {"meta": self.meta, "cells": [_clean(c.to_dict()) for c in self.cells]}
+        return {"meta": self.meta, "cells": [nan_to_none(c.to_dict()) for c in self.cells]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Comparison:
@@ -159,14 +159,6 @@ class Comparison:
         import pandas as pd
 
         return pd.DataFrame([{**c.to_dict(), "errors": c.error_count} for c in self.cells])
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    return value
 
 
 @contextmanager
@@ -317,7 +309,11 @@ def comparison_rows(cmp: Comparison, source: str = "") -> list[Measurement]:
                 baseline_label="SQLite",
                 higher_is_better=True,
                 note=note,
-                extra={"sqlite": _clean(s.to_dict()), "postgresql": _clean(p.to_dict()), "meta": cmp.meta},
+                extra={
+                    "sqlite": nan_to_none(s.to_dict()),
+                    "postgresql": nan_to_none(p.to_dict()),
+                    "meta": cmp.meta,
+                },
             )
         )
     return rows

@@ -19,7 +19,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -27,16 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
-
+from ailab.db import scratch
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import scratch_schema, scratch_sqlite
 from ailab.db.seed import seed_database
 from ailab.errors import AilabError, ConfigError
 from ailab.perf.compare import postgres_server
 from ailab.perf.locust_results import read_failures, read_stats
-from ailab.processes import free_port, stop_process
+from ailab.processes import free_port, stop_process, wait_until_healthy
 
 DEFAULT_APP = "ailab.web.app:create_app_from_env"
 LATEST_FILE = "loadtest_latest.json"
@@ -141,36 +138,14 @@ def _pin(proc: subprocess.Popen[bytes], cpu: int) -> None:
         psutil.Process(proc.pid).cpu_affinity([cpu])
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-                raise LoadTestError(
-                    f"The server exited with code {proc.returncode} before answering:\n{tail}"
-                )
-            try:
-                if client.get(f"{url}/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    raise LoadTestError(f"The server at {url} did not answer /healthz within {timeout:.0f} s; see {log}.")
-
-
 @contextmanager
 def scratch_database(cfg: LoadTestConfig) -> Iterator[tuple[str, str]]:
     """A migrated, seeded scratch database URL and a description of it."""
     with ExitStack() as stack:
+        server_url, source = None, "SQLite file (temporary directory)"
         if cfg.db == "postgres":
             server_url, source = stack.enter_context(postgres_server(cfg.postgres_url))
-            url = stack.enter_context(scratch_schema(server_url, prefix="ailab_loadtest"))
-        else:
-            url, source = (
-                stack.enter_context(scratch_sqlite("loadtest.db")),
-                "SQLite file (temporary directory)",
-            )
+        url = stack.enter_context(scratch.scratch_database(server_url, "loadtest"))
         engine = get_engine(url)
         upgrade(engine)
         seed_database(engine, items=cfg.items, seed=42)
@@ -497,7 +472,7 @@ def run_loadtest(cfg: LoadTestConfig, on_progress: Any = None) -> LoadTestResult
             )
             if cfg.pin:
                 _pin(server, 0)
-            wait_ready(host, server, run_dir / "server.log")
+            wait_until_healthy(host, server, timeout=60, log=run_dir / "server.log", error=LoadTestError)
         locust_env = {**env, "AILAB_LT_WORKER_COUNTS_DIR": str(run_dir)}
         if cfg.writes and cfg.host is None:
             locust_env["AILAB_LT_API_TOKEN"] = token

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 
 from ailab.errors import DatabaseError
 from ailab.perf.timing import Timing, compare
-from ailab.processes import free_port, stop_process
+from ailab.processes import free_port, stop_process, wait_until_healthy
 
 CHILD_TIMEOUT = 120.0
 
@@ -418,7 +418,7 @@ def loopback_hop(database_url: str, keys: list[str], rounds: int = 2) -> HopResu
     counter = iter(range(10**9))
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            _wait_ready(client, server)
+            wait_until_healthy(f"http://127.0.0.1:{port}", server, timeout=20, error=DatabaseError)
 
             def in_process() -> Any:
                 with connect(engine) as conn:
@@ -434,22 +434,6 @@ def loopback_hop(database_url: str, keys: list[str], rounds: int = 2) -> HopResu
     finally:
         stop_process(server)
     return HopResult(t["in_process"], t["via_http"])
-
-
-def _wait_ready(client: Any, server: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            err = server.stderr.read().decode(errors="replace") if server.stderr else ""
-            raise DatabaseError(f"The loopback item service exited early: {err[-500:]}")
-        try:
-            if client.get("/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise DatabaseError(f"The loopback item service did not answer within {timeout:.0f} s.")
 
 
 def main(argv: list[str]) -> None:

@@ -29,6 +29,17 @@ BENCHMARK_MODULES: list[str] = [
 ]
 
 
+def nan_to_none(value: Any) -> Any:
+    """``value`` with every NaN (a figure not measured) as None, in dicts, lists and tuples too: JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [nan_to_none(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Target:
     """A goal for one metric: ``value`` in ``unit``, met when the figure is ``<=`` (or ``>=``) it."""

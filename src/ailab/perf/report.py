@@ -12,8 +12,6 @@ import math
 import platform
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +19,10 @@ from typing import Any
 
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import scratch_schema, scratch_sqlite
+from ailab.db.scratch import scratch_database
 from ailab.db.seed import seed_database
-from ailab.perf.registry import BenchContext, Measurement, Target, registered
-from ailab.settings import Settings, parse_database_url
+from ailab.perf.registry import BenchContext, Measurement, Target, nan_to_none, registered
+from ailab.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +39,7 @@ class ReportResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "meta": self.meta,
-            "rows": [_jsonable(m.to_dict()) for m in self.measurements],
+            "rows": [nan_to_none(m.to_dict()) for m in self.measurements],
             "failures": self.failures,
         }
 
@@ -74,27 +72,6 @@ def result_from_json(data: dict[str, Any], reports_dir: Path | None = None) -> R
     return ReportResult(rows, list(data.get("failures", [])), dict(data.get("meta", {})), reports_dir)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-@contextmanager
-def scratch_database(database_url: str | None) -> Iterator[str]:
-    """A scratch database URL on the backend of ``database_url`` (default: SQLite)."""
-    if database_url and parse_database_url(database_url).get_backend_name() == "postgresql":
-        with scratch_schema(database_url, prefix="ailab_report") as url:
-            yield url
-    else:
-        with scratch_sqlite("report.db") as url:
-            yield url
-
-
 def run_report(
     *,
     items: int = 100_000,
@@ -110,7 +87,7 @@ def run_report(
     measurements: list[Measurement] = []
     failures: list[str] = []
     started = time.perf_counter()
-    with scratch_database(database_url) as url:
+    with scratch_database(database_url, "report") as url:
         engine = get_engine(url)
         upgrade(engine)
         if on_progress:
@@ -161,7 +138,7 @@ def write_outputs(result: ReportResult, reports_dir: Path, html: bool = False) -
     sections = Sections(result, reports_dir)  # target table, ledger, latest load test
     data["target_table"] = [t.to_dict() for t in sections.targets]
     data["claims"] = [c.to_dict() for c in sections.claims]
-    paths["json"].write_text(json.dumps(_jsonable(data), indent=2))
+    paths["json"].write_text(json.dumps(nan_to_none(data), indent=2))
     paths["markdown"].write_text(render_markdown(result, reports_dir))
     if html:
         paths["html"] = reports_dir / "report.html"

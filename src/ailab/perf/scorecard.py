@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ailab.perf.registry import Measurement, Target
+from ailab.perf.registry import Measurement, Target, nan_to_none
 from ailab.perf.targets import (
     API_CALLS_PER_SECOND,
     DASHBOARD_LOAD,
@@ -77,15 +77,11 @@ class TargetRow:
             "claimed_current": self.review.claimed_current,
             "target": self.review.target,
             "unit": self.target.unit,
-            "now": _nan_free(self.now),
-            "old_measured": _nan_free(self.old),
+            "now": nan_to_none(self.now),
+            "old_measured": nan_to_none(self.old),
             "verdict": self.verdict,
-            "points": [{k: _nan_free(v) for k, v in p.__dict__.items()} for p in self.points],
+            "points": [{k: nan_to_none(v) for k, v in p.__dict__.items()} for p in self.points],
         }
-
-
-def _nan_free(value: Any) -> Any:
-    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _point(m: Measurement, unit: str) -> Point:

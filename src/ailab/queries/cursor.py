@@ -26,6 +26,7 @@ _BAD_CURSOR = (
 
 
 def encode_cursor(created_at: datetime, item_id: int) -> str:
+    """The keyset cursor for the page after the row (created_at, id): ``<microseconds since epoch>.<id>``."""
     return f"{(created_at - EPOCH) // _ONE_MICROSECOND}.{item_id}"
 
 

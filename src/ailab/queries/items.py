@@ -74,6 +74,7 @@ class Page:
     limit: int = DEFAULT_PAGE_SIZE
 
     def to_dict(self) -> dict[str, Any]:
+        """The page as the API's JSON body: items, the cursor of the next page (None at the end), the limit."""
         return {"items": self.items, "next_cursor": self.next_cursor, "limit": self.limit}
 
 

@@ -183,10 +183,12 @@ class Applier:
         return [n for n in names if n.lower() not in self._labels]
 
     def label_ids(self, fields: IssueFields) -> list[str]:
+        """The node ids of an issue's labels (all created beforehand by ``ensure_labels``)."""
         assert self._labels is not None
         return sorted(self._labels[n.lower()] for n in fields.labels)
 
     async def repository_id(self) -> str:
+        """The repository's GraphQL node id, asked once per run."""
         if self._repo_id is None:
             self._repo_id = await repository_id(self.client, self.repository)
         return self._repo_id
@@ -235,6 +237,11 @@ class Applier:
 
     # -- creates -------------------------------------------------------------------------------
     async def create(self, items: list[LocalItem]) -> None:
+        """Create issues for ``items`` in dependency order, batched within the creation budget.
+
+        A batch stops before an item whose blocker is in the same batch (the blocker's number comes with the
+        answer). Items whose create failed are retried, up to ``CREATE_TRIES`` times, then reported as failed.
+        """
         if not items:
             return
         queue = deque(dependency_order(items))

@@ -70,10 +70,12 @@ class ApiResponse:
 
     @property
     def not_modified(self) -> bool:
+        """True for a 304: the conditional request's ETag still matches (and cost no rate limit)."""
         return self.status == 304
 
     @property
     def etag(self) -> str | None:
+        """The response's ETag, for the next conditional request."""
         etag: str | None = self.headers.get("etag")
         return etag
 
@@ -94,6 +96,7 @@ class GraphQLResponse:
         return None
 
     def top_level_errors(self) -> list[dict[str, Any]]:
+        """Errors about the whole request, not one aliased field (those have a ``path``)."""
         return [e for e in self.errors if not e.get("path")]
 
 
@@ -153,6 +156,7 @@ class GitHubClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the HTTP connections."""
         await self._http.aclose()
 
     def scrub(self, text: str) -> str:

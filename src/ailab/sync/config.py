@@ -23,11 +23,14 @@ _URL_RE = re.compile(
 
 @dataclass(frozen=True, order=True)
 class RepoName:
+    """An ``owner/name`` repository, checked when parsed."""
+
     owner: str
     name: str
 
     @property
     def full_name(self) -> str:
+        """``owner/name``."""
         return f"{self.owner}/{self.name}"
 
     def __str__(self) -> str:
@@ -89,6 +92,7 @@ class SyncConfig:
 
     @property
     def graphql_url(self) -> str:
+        """The GraphQL endpoint for ``api_url`` (github.com, or GitHub Enterprise Server's /api/graphql)."""
         # GitHub Enterprise Server serves REST at /api/v3 and GraphQL at /api/graphql.
         if self.api_url.endswith("/api/v3"):
             return self.api_url[: -len("/v3")] + "/graphql"
@@ -122,6 +126,7 @@ class SyncConfig:
         return replace(config, **overrides) if overrides else config
 
     def with_(self, **changes: Any) -> SyncConfig:
+        """A copy with ``changes`` applied."""
         return replace(self, **changes)
 
     def repository_for(self, project_repository_url: str | None, project_key: str | None = None) -> RepoName:

@@ -49,6 +49,8 @@ SERVER_MARGIN = timedelta(seconds=2)  # clock skew between GitHub's servers, and
 
 @dataclass(frozen=True)
 class SyncOptions:
+    """What one ``ailab sync`` run is asked to do (the CLI's flags)."""
+
     dry_run: bool = False
     pull: bool = False
     prefer_remote: bool = False
@@ -57,9 +59,13 @@ class SyncOptions:
 
 
 class SyncProgress(Protocol):
-    def planned(self, repository: str, plan: Plan, eta_seconds: float) -> None: ...
+    """Receives progress (the CLI's progress bar); the sync works without one."""
 
-    def advance(self, kind: str, count: int) -> None: ...
+    def planned(self, repository: str, plan: Plan, eta_seconds: float) -> None:
+        """A repository's plan is made; ``eta_seconds`` is the estimate from the write budget."""
+
+    def advance(self, kind: str, count: int) -> None:
+        """``count`` more items of ``kind`` are done."""
 
 
 @dataclass(repr=False)
@@ -106,6 +112,7 @@ class SyncSummary:
         )
 
     def add(self, outcome: Outcome) -> None:
+        """Add one repository's outcome to the run's totals."""
         for name in (
             "created", "adopted", "updated", "closed", "reopened", "relinked", "edges_added",
             "edges_removed", "write_requests", "items_written",

@@ -47,6 +47,7 @@ class SimulatedGitHub:
 
     @property
     def repository(self) -> str:
+        """The default repository the sync writes to."""
         assert self.config.default_repo is not None
         return self.config.default_repo.full_name
 
@@ -59,6 +60,7 @@ class SimulatedGitHub:
         repository: str = DEFAULT_REPO,
         **sync_overrides: Any,
     ) -> SimulatedGitHub:
+        """The simulator as an in-process ASGI app with a ``SyncConfig`` pointing at it (no sockets)."""
         clock = clock or SYSTEM_CLOCK
         sim_config = sim_config or SimulatorConfig(token=Secret(TEST_TOKEN))
         app = create_app(sim_config, clock)
@@ -68,6 +70,7 @@ class SimulatedGitHub:
         return cls(app.state.sim, config, clock, app=app, url=config.api_url)
 
     def transport(self) -> httpx.AsyncBaseTransport | None:
+        """The httpx transport into the in-process app (None when served over loopback)."""
         return httpx.ASGITransport(app=self.app) if self.app is not None else None
 
     async def sync(
@@ -91,6 +94,7 @@ class SimulatedGitHub:
         )
 
     def run(self, engine: Engine, **options: Any) -> SyncSummary:
+        """Run the sync against this simulator and wait for its summary."""
         return run_blocking(self.sync(engine, **options))
 
 
@@ -194,6 +198,7 @@ class RemoteCheck:
 
     @property
     def ok(self) -> bool:
+        """True when the remote has no duplicate, unlinked or mismatching issue."""
         return not (self.duplicates or self.unlinked or self.mismatches)
 
 

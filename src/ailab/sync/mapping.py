@@ -79,6 +79,7 @@ class IssueFields:
     edges: frozenset[str] | None = None  # keys of blocking items; None when not read
 
     def group_values(self) -> dict[str, str]:
+        """The comparable text of each field group (normalized, so cosmetic differences hash the same)."""
         return {
             "title": self.title,
             "body": _normalize_body(self.body),
@@ -98,6 +99,7 @@ class GroupHashes(NamedTuple):
     edges: str
 
     def get(self, group: str) -> str:
+        """The hash of one field group by name."""
         return self[_INDEX[group]]
 
     def __str__(self) -> str:
@@ -105,6 +107,7 @@ class GroupHashes(NamedTuple):
 
     @classmethod
     def parse(cls, packed: str | None) -> GroupHashes | None:
+        """The hashes packed in ``github_links.content_hash``; None for a missing or old-format value."""
         if not packed or len(packed) != _H * len(GROUPS):
             return None
         return cls(*(packed[i * _H : (i + 1) * _H] for i in range(len(GROUPS))))
@@ -117,6 +120,7 @@ class GroupHashes(NamedTuple):
         return GroupHashes(*(other[i] if i in chosen else self[i] for i in range(len(GROUPS))))
 
     def differing(self, other: GroupHashes, groups: Iterable[str] = GROUPS) -> set[str]:
+        """The groups (of ``groups``) whose hashes differ from ``other``'s."""
         return {g for g in groups if self[_INDEX[g]] != other[_INDEX[g]]}
 
 
@@ -128,6 +132,7 @@ def _digest(value: str) -> str:
 
 
 def group_hashes(fields: IssueFields) -> GroupHashes:
+    """A short hash per field group of what an issue shows (title, body, labels, state, edges)."""
     values = fields.group_values()
     return GroupHashes(*[_digest(values[g]) for g in GROUPS])
 
@@ -139,18 +144,24 @@ def _normalize_body(body: str) -> str:
 
 # -- local -> remote ---------------------------------------------------------------------------
 def render_title(item: LocalItem) -> str:
+    """The issue title: ``[KEY] title``, so the key is visible on GitHub."""
     return f"[{item.key}] {item.title}"
 
 
 def marker(key: str) -> str:
+    """The hidden HTML comment in an issue body that ties it to its work item (found again after a crash)."""
     return f"<!-- ailab:item={key} -->"
 
 
 def issue_link(ref: IssueRef, from_repository: str) -> str:
+    """``#N`` within the same repository, ``owner/name#N`` across repositories."""
     return f"#{ref.number}" if ref.repository == from_repository else f"{ref.repository}#{ref.number}"
 
 
 def render_body(item: LocalItem, refs: Mapping[str, IssueRef]) -> str:
+    """The issue body: description, acceptance criteria as a task list, dependencies as issue links, and the
+    marker.
+    """
     parts: list[str] = []
     if item.description.strip():
         parts.append(item.description.strip())
@@ -168,10 +179,12 @@ def render_body(item: LocalItem, refs: Mapping[str, IssueRef]) -> str:
 
 
 def label_name(text: str) -> str:
+    """A tag as a GitHub label name (trimmed, cut to GitHub's 50-character limit)."""
     return text.strip()[:LABEL_MAX]
 
 
 def render_labels(item: LocalItem) -> frozenset[str]:
+    """The issue's labels: the item's tags plus ``status:``, ``priority:`` and ``type:`` labels."""
     names = {label_name(t) for t in item.tags if t.strip()}
     names.add(label_name(STATUS_PREFIX + item.status))
     names.add(label_name(PRIORITY_PREFIX + item.priority))
@@ -181,6 +194,7 @@ def render_labels(item: LocalItem) -> frozenset[str]:
 
 
 def render_state(status: str) -> tuple[str, str | None]:
+    """GitHub's (state, state_reason) for a status: done is closed as completed, cancelled as not planned."""
     if status == "done":
         return "closed", "completed"
     if status == "cancelled":
@@ -203,6 +217,7 @@ def render(item: LocalItem, refs: Mapping[str, IssueRef]) -> IssueFields:
 
 
 def label_color(name: str) -> str:
+    """A label's color: fixed colors for status labels, a stable color from the name for the rest."""
     if name.startswith(STATUS_PREFIX):
         return STATUS_COLORS.get(name[len(STATUS_PREFIX) :], "ededed")
     return hashlib.blake2b(name.lower().encode(), digest_size=3).hexdigest()
@@ -210,6 +225,7 @@ def label_color(name: str) -> str:
 
 # -- remote -> local ---------------------------------------------------------------------------
 def find_marker(body: str | None) -> str | None:
+    """The work item key in an issue body's marker, or None."""
     if not body:
         return None
     match = MARKER_RE.search(body)
@@ -217,6 +233,7 @@ def find_marker(body: str | None) -> str | None:
 
 
 def parse_title(title: str, key: str) -> str:
+    """The item title back from an issue title, without the ``[KEY]`` prefix when it is this item's."""
     match = TITLE_RE.match(title.strip())
     if match and match.group(1) == key:
         return match.group(2).strip() or title.strip()
@@ -225,6 +242,8 @@ def parse_title(title: str, key: str) -> str:
 
 @dataclass(frozen=True)
 class ParsedBody:
+    """An issue body read back: the description and the acceptance criteria's task list."""
+
     description: str
     criteria: tuple[tuple[str, bool], ...] = field(default_factory=tuple)
 
@@ -254,6 +273,8 @@ def parse_body(body: str | None) -> ParsedBody:
 
 @dataclass(frozen=True)
 class ParsedLabels:
+    """Issue labels read back: the plain tags and the status, priority and type labels (None: absent or unknown)."""
+
     tags: tuple[str, ...]
     status: str | None
     priority: str | None
@@ -261,6 +282,11 @@ class ParsedLabels:
 
 
 def parse_labels(labels: Iterable[str]) -> ParsedLabels:
+    """Split an issue's labels into tags and the known ``status:``/``priority:``/``type:`` values.
+
+    Unknown status or priority values are ignored rather than guessed, so a pull never writes a value the
+    schema refuses.
+    """
     tags: list[str] = []
     status = priority = kind = None
     for name in labels:

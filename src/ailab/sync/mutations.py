@@ -34,6 +34,7 @@ class Batch:
     owner: dict[str, Any] = field(default_factory=dict)  # alias -> whatever the caller tracks
 
     def add(self, mutation: tuple[str, str, str], payload: dict[str, Any], owner: Any) -> str:
+        """Add one mutation under a fresh alias; ``owner`` is what its answer belongs to. Returns the alias."""
         alias = f"m{len(self.fields)}"
         self.fields.append((alias, mutation, payload))
         self.owner[alias] = owner
@@ -53,6 +54,7 @@ class Batch:
 
 
 def create_input(repository_id: str, fields: IssueFields, label_ids: list[str]) -> dict[str, Any]:
+    """The ``createIssue`` input for an issue's fields."""
     return {"repositoryId": repository_id, "title": fields.title, "body": fields.body, "labelIds": label_ids}
 
 
@@ -71,18 +73,22 @@ def update_input(
 
 
 def close_input(node_id: str, reason: str | None) -> dict[str, Any]:
+    """The ``closeIssue`` input; the state reason maps to GitHub's COMPLETED / NOT_PLANNED."""
     return {"issueId": node_id, "stateReason": CLOSE_REASONS.get(reason or "completed", "COMPLETED")}
 
 
 def reopen_input(node_id: str) -> dict[str, Any]:
+    """The ``reopenIssue`` input."""
     return {"issueId": node_id}
 
 
 def label_input(repository_id: str, name: str, color: str) -> dict[str, Any]:
+    """The ``createLabel`` input."""
     return {"repositoryId": repository_id, "name": name, "color": color}
 
 
 def edge_input(issue_node: str, blocker_node: str) -> dict[str, Any]:
+    """The ``addBlockedBy``/``removeBlockedBy`` input: ``issue_node`` is blocked by ``blocker_node``."""
     return {"issueId": issue_node, "blockingIssueId": blocker_node}
 
 

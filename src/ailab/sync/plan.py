@@ -28,6 +28,8 @@ from ailab.sync.store import Link
 
 
 class Kind(enum.StrEnum):
+    """What the sync does with one item in this run (an item can have several kinds, e.g. update and close)."""
+
     CREATE = "create"
     RECOVER = "recover"  # a pending create from an earlier run: look for its marker first
     UPDATE = "update"
@@ -45,12 +47,15 @@ ACTIONS = frozenset({Kind.CREATE, Kind.RECOVER, Kind.UPDATE, Kind.CLOSE, Kind.RE
 
 @dataclass(frozen=True)
 class Conflict:
+    """A field group changed on both sides since the last sync, and which side the rule lets win."""
+
     key: str
     group: str
     winner: str  # "local" | "remote"
     applied: bool  # False when the winner is remote and this run does not pull
 
     def describe(self) -> str:
+        """One line for the CLI's conflict list, saying how to apply a remote win that waits."""
         tail = "" if self.applied else " (run with --pull to apply)"
         return f"{self.key}: {self.group} changed on both sides; {self.winner} wins{tail}"
 
@@ -66,11 +71,18 @@ class ItemState:
 
     @property
     def local_hashes(self) -> GroupHashes:
+        """The per-group hashes of what the item renders to locally."""
         return group_hashes(self.local)
 
 
 @dataclass(frozen=True)
 class ItemPlan:
+    """What to do for one item: its kinds, the groups to push, pull or leave waiting, and the hashes behind it.
+
+    ``base`` is what the link's stored hash becomes when nothing is written, so an unchanged run still records
+    what both sides agree on.
+    """
+
     item: LocalItem
     kinds: frozenset[Kind]
     push: frozenset[str] = frozenset()
@@ -85,21 +97,26 @@ class ItemPlan:
 
     @property
     def key(self) -> str:
+        """The item's key (``PREFIX-123``)."""
         return self.item.key
 
     @property
     def is_action(self) -> bool:
+        """True when the plan writes something to GitHub or to the item (not only waits or stays)."""
         return bool(self.kinds & ACTIONS)
 
 
 @dataclass(repr=False)
 class Plan:
+    """The plan for one repository: one ``ItemPlan`` per local item, in load order."""
+
     items: list[ItemPlan] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"Plan({len(self.items)} items: {dict(self.counts())})"
 
     def counts(self) -> Counter[str]:
+        """How many items have each kind (an item with several kinds counts once per kind)."""
         counts: Counter[str] = Counter()
         for plan in self.items:
             for kind in plan.kinds:
@@ -107,11 +124,13 @@ class Plan:
         return counts
 
     def of(self, *kinds: Kind) -> list[ItemPlan]:
+        """The item plans that have any of ``kinds``."""
         wanted = set(kinds)
         return [p for p in self.items if p.kinds & wanted]
 
     @property
     def conflicts(self) -> list[Conflict]:
+        """Every conflict of every item, in item order."""
         return [c for p in self.items for c in p.conflicts]
 
     def limited(self, limit: int | None) -> Plan:
@@ -132,6 +151,11 @@ _UNCHANGED = frozenset({Kind.UNCHANGED})
 
 
 def plan_item(state: ItemState, *, pull: bool, prefer_remote: bool) -> ItemPlan:
+    """The three-way merge for one item: compare local, remote and base hashes per field group.
+
+    The core of the sync (the rules are in the module docstring). Pure: it reads only ``state`` and the two
+    flags, so the plan can be shown (``--dry-run``) before anything is written.
+    """
     item, link = state.item, state.link
     local_h = state.local_hashes
     if link is None:
@@ -209,4 +233,5 @@ def plan_item(state: ItemState, *, pull: bool, prefer_remote: bool) -> ItemPlan:
 
 
 def build_plan(states: Iterable[ItemState], *, pull: bool = False, prefer_remote: bool = False) -> Plan:
+    """``plan_item`` for every item state."""
     return Plan([plan_item(s, pull=pull, prefer_remote=prefer_remote) for s in states])

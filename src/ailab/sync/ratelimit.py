@@ -66,6 +66,7 @@ class SlidingWindow:
             self._total -= self._events.popleft()[1]
 
     def room(self, now: float) -> int:
+        """How much may still be spent at ``now`` without exceeding the limit in any window."""
         self._expire(now)
         return max(0, self.limit - self._total)
 
@@ -83,6 +84,7 @@ class SlidingWindow:
         return self.window
 
     def spend(self, now: float, amount: int) -> None:
+        """Record ``amount`` spent at ``now``."""
         if amount > 0:
             self._expire(now)
             self._events.append((now, amount))
@@ -113,6 +115,7 @@ class CreationBudget:
 
     @property
     def per_second(self) -> float:
+        """The even rate creation credits accrue at (creates per second)."""
         return self.rate
 
     def _refill(self, now: float) -> None:
@@ -184,6 +187,7 @@ class RateLimiter:
     # -- lanes ---------------------------------------------------------------------------------
     @asynccontextmanager
     async def read_slot(self, resource: str, points: int = 1) -> AsyncIterator[None]:
+        """Hold one of the parallel read slots for a request to ``resource`` costing ``points``."""
         async with self._reads:
             await self._ready(resource, points)
             self._reads_in_flight += 1
@@ -225,6 +229,7 @@ class RateLimiter:
             await self.clock.sleep(max(delay, QUANTUM))
 
     def after_write(self) -> None:
+        """Mark a write started by ``before_write`` as finished."""
         self._in_flight -= 1
 
     def _enter(self) -> None:

@@ -43,6 +43,7 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 def format_time(value: datetime) -> str:
+    """A UTC datetime in GitHub's ``since=`` format."""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -63,9 +64,11 @@ class RemoteIssue:
 
     @property
     def marker(self) -> str | None:
+        """The work item key in this issue's body marker, or None."""
         return find_marker(self.body)
 
     def fields(self) -> IssueFields:
+        """What this issue shows, in the form the plan hashes (edges are compared separately)."""
         return IssueFields(self.title, self.body, self.labels, self.state, self.state_reason)
 
     @classmethod
@@ -283,6 +286,7 @@ REPOSITORY_QUERY = """query($owner: String!, $name: String!) {
 
 
 async def repository_id(client: GitHubClient, repository: str) -> str:
+    """The repository's GraphQL node id; a clear error when the token cannot see it or issues are off."""
     owner, name = repository.split("/", 1)
     answer = await client.graphql(REPOSITORY_QUERY, {"owner": owner, "name": name})
     repo = answer.data.get("repository")

@@ -61,6 +61,7 @@ class Link:
 
     @property
     def linked(self) -> bool:
+        """True when the link has its issue number (not a create still pending from an earlier run)."""
         return self.state == "linked" and self.issue_number is not None
 
 
@@ -115,6 +116,11 @@ def _fetch(conn: Connection, sql: str) -> list[Any]:
 
 
 class SyncStore:
+    """The sync's only access to the database: bulk loads, and one short committed transaction per write.
+
+    Why the writes are small and committed at once: see the module docstring (crash safety).
+    """
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
@@ -156,6 +162,7 @@ class SyncStore:
         return items
 
     def load_links(self) -> dict[int, Link]:
+        """Every work item's GitHub link, by work item id."""
         with connect(self.engine) as conn:
             rows = conn.execute(
                 select(
@@ -194,6 +201,7 @@ class SyncStore:
             bump_revision(conn)
 
     def delete_pending(self, work_item_ids: Iterable[int]) -> None:
+        """Drop the pending links of creates that failed for sure, so the next run creates them again."""
         ids = list(work_item_ids)
         if not ids:
             return
@@ -315,6 +323,7 @@ class SyncStore:
             bump_revision(conn)
 
     def watermark(self, repository: str) -> datetime | None:
+        """The remote ``updated_at`` this repository was last read up to (None: never read)."""
         with connect(self.engine) as conn:
             value: datetime | None = conn.execute(
                 select(STATE.c.pulled_until).where(STATE.c.repository == repository)
@@ -322,6 +331,7 @@ class SyncStore:
         return value
 
     def save_watermark(self, repository: str, pulled_until: datetime | None, *, pushed: bool) -> None:
+        """Record how far the remote was read (and, when ``pushed``, that a push finished now)."""
         now = utcnow()
         with connect(self.engine, readonly=False) as conn:
             found = conn.execute(select(STATE.c.pushed_at).where(STATE.c.repository == repository)).first()

@@ -12,6 +12,7 @@ from ailab.sync.simulator.command import github_sim
 
 
 def main() -> None:
+    """``python -m ailab.sync.simulator``: the same as ``ailab github-sim``."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(github_sim)

@@ -94,6 +94,7 @@ class FaultConfig:
 
     @property
     def random_enabled(self) -> bool:
+        """True when any random fault rate is above zero."""
         return (
             self.server_error_rate
             + self.timeout_after_write_rate

@@ -44,6 +44,7 @@ class SimCounters:
 
     @property
     def total(self) -> int:
+        """Requests received, all routes."""
         return sum(self.received.values())
 
     @property
@@ -52,6 +53,7 @@ class SimCounters:
         return sum(self.rate_limited.values())
 
     def reset(self) -> None:
+        """Zero every counter."""
         for counter in (
             self.received,
             self.status,

@@ -24,6 +24,8 @@ SIMULATED_TRANSPORT_FAULTS = (SimulatedConnectionReset, SimulatedTimeout)
 
 @dataclass(frozen=True)
 class Fault:
+    """One fault to inject into a request: its kind and the HTTP status it answers with."""
+
     kind: FaultKind
     status: int
 
@@ -66,9 +68,11 @@ class FaultInjector:
 
     @property
     def active(self) -> bool:
+        """True when any rule or random fault rate is set (the fast path skips fault checks otherwise)."""
         return bool(self._rules) or self.config.random_enabled
 
     def pick(self, method: str, route: str, graphql_fields: Collection[str], is_write: bool) -> Fault | None:
+        """The fault for this request, if a rule matches it (counting its n-th match) or a random draw hits."""
         fault: Fault | None = None
         for state in self._rules:
             if state.matches(method, route, graphql_fields):

@@ -63,6 +63,7 @@ class Context:
     now: float
 
     def rate_limit(self) -> dict[str, Any]:
+        """The ``rateLimit`` object: this query's cost and the budget after it."""
         budget = self.sim.limits.graphql
         return {
             "cost": self.shape.cost,
@@ -76,6 +77,8 @@ class Context:
 
 @dataclass(frozen=True)
 class Prepared:
+    """A parsed and validated query document (or its errors), cached by query text."""
+
     document: DocumentNode | None
     errors: tuple[GraphQLError, ...]
     fragments: dict[str, FragmentDefinitionNode]
@@ -123,6 +126,7 @@ def _errors_body(errors: list[dict[str, Any]] | tuple[GraphQLError, ...] | list[
 
 
 async def handle_graphql(sim: GitHubSimulator, scope: Scope, receive: Receive, send: Send) -> None:
+    """``POST /graphql``: admit, parse, cost, execute, and answer as GitHub does."""
     counters = sim.counters
     budget = sim.limits.graphql
     admitted = await sim.admit(ROUTE_KEY, budget, scope, send)

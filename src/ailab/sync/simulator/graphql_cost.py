@@ -44,6 +44,7 @@ class QueryShape:
 
     @property
     def cost(self) -> int:
+        """GitHub's point cost: the requests a query implies / 100, rounded, at least 1."""
         return max(1, math.floor(self.requests / 100 + 0.5))
 
 
@@ -53,6 +54,7 @@ def analyze(
     fragments: dict[str, FragmentDefinitionNode],
     variables: dict[str, Any] | None,
 ) -> QueryShape:
+    """Count the nodes and implied requests of a query from its connections' ``first``/``last`` arguments."""
     kind = operation.operation.value
     shape = QueryShape(kind)
     root = schema.mutation_type if kind == "mutation" else schema.query_type

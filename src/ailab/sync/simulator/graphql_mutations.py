@@ -40,6 +40,7 @@ def _payload(data: dict[str, Any], **fields: Any) -> dict[str, Any]:
 
 
 def create_issue(world: World, data: dict[str, Any]) -> dict[str, Any]:
+    """``createIssue``."""
     repo: Repo = _node_of(world, data["repositoryId"], Repo)
     labels = world.labels_by_node_ids(data.get("labelIds") or ())
     parent = _issue(world, data["parentIssueId"]) if data.get("parentIssueId") else None
@@ -47,6 +48,7 @@ def create_issue(world: World, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_issue(world: World, data: dict[str, Any]) -> dict[str, Any]:
+    """``updateIssue``: title, body and labels (absent fields stay)."""
     issue = _issue(world, data["id"])
     labels = world.labels_by_node_ids(data["labelIds"]) if data.get("labelIds") is not None else None
     body = data["body"] if data.get("body") is not None else ...
@@ -57,6 +59,7 @@ def update_issue(world: World, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def close_issue(world: World, data: dict[str, Any]) -> dict[str, Any]:
+    """``closeIssue`` with its state reason (COMPLETED, NOT_PLANNED, DUPLICATE)."""
     issue = _issue(world, data["issueId"])
     reason = (data.get("stateReason") or "COMPLETED").lower()
     duplicate = _issue(world, data["duplicateIssueId"]) if data.get("duplicateIssueId") else None
@@ -65,42 +68,49 @@ def close_issue(world: World, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def reopen_issue(world: World, data: dict[str, Any]) -> dict[str, Any]:
+    """``reopenIssue``."""
     issue = _issue(world, data["issueId"])
     world.set_state(issue, "open")
     return _payload(data, issue=issue)
 
 
 def add_labels(world: World, data: dict[str, Any]) -> dict[str, Any]:
+    """``addLabelsToLabelable``."""
     issue = _issue(world, data["labelableId"])
     world.add_labels(issue, world.labels_by_node_ids(data["labelIds"]))
     return _payload(data, labelable=issue)
 
 
 def remove_labels(world: World, data: dict[str, Any]) -> dict[str, Any]:
+    """``removeLabelsFromLabelable``."""
     issue = _issue(world, data["labelableId"])
     world.remove_labels(issue, world.labels_by_node_ids(data["labelIds"]))
     return _payload(data, labelable=issue)
 
 
 def create_label(world: World, data: dict[str, Any]) -> dict[str, Any]:
+    """``createLabel``."""
     repo: Repo = _node_of(world, data["repositoryId"], Repo)
     label: Label = world.create_label(repo, data["name"], data["color"], data.get("description"))
     return _payload(data, label=label)
 
 
 def add_blocked_by(world: World, data: dict[str, Any]) -> dict[str, Any]:
+    """``addBlockedBy``."""
     issue, blocker = _issue(world, data["issueId"]), _issue(world, data["blockingIssueId"])
     world.add_blocked_by(issue, blocker)
     return _payload(data, issue=issue, blockingIssue=blocker)
 
 
 def remove_blocked_by(world: World, data: dict[str, Any]) -> dict[str, Any]:
+    """``removeBlockedBy``."""
     issue, blocker = _issue(world, data["issueId"]), _issue(world, data["blockingIssueId"])
     world.remove_blocked_by(issue, blocker.id)
     return _payload(data, issue=issue, blockingIssue=blocker)
 
 
 def add_sub_issue(world: World, data: dict[str, Any]) -> dict[str, Any]:
+    """``addSubIssue`` (by node id; ``subIssueUrl`` is not supported)."""
     parent = _issue(world, data["issueId"])
     if not data.get("subIssueId"):
         raise SimError("invalid", "subIssueId is required (subIssueUrl is not supported by the simulator).")
@@ -110,6 +120,7 @@ def add_sub_issue(world: World, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def remove_sub_issue(world: World, data: dict[str, Any]) -> dict[str, Any]:
+    """``removeSubIssue``."""
     parent, child = _issue(world, data["issueId"]), _issue(world, data["subIssueId"])
     world.remove_sub_issue(parent, child)
     return _payload(data, issue=parent, subIssue=child)

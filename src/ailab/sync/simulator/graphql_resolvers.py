@@ -32,10 +32,12 @@ Resolver = Callable[..., Any]
 
 
 def gql_error(err: SimError) -> GraphQLError:
+    """A simulator error as a GraphQL error with GitHub's ``type`` extension."""
     return GraphQLError(err.message, extensions={"type": ERROR_TYPES.get(err.kind, "UNPROCESSABLE")})
 
 
 def not_found(node_id: Any) -> GraphQLError:
+    """GitHub's error for a node id that resolves to nothing."""
     return GraphQLError(
         f"Could not resolve to a node with the global id of '{node_id}'.", extensions={"type": "NOT_FOUND"}
     )
@@ -63,10 +65,12 @@ class Page:
 
     @property
     def edges(self) -> list[dict[str, Any]]:
+        """The connection's ``edges``: each node with its cursor."""
         return [{"cursor": c, "node": n} for c, n in zip(self._cursors, self.nodes, strict=True)]
 
     @property
     def pageInfo(self) -> dict[str, Any]:
+        """The connection's ``pageInfo``."""
         return {
             "startCursor": self._cursors[0] if self._cursors else None,
             "endCursor": self._cursors[-1] if self._cursors else None,
@@ -76,14 +80,17 @@ class Page:
 
     @property
     def totalCount(self) -> int:
+        """The connection's ``totalCount`` (computed only when asked)."""
         return self._total()
 
 
 def encode_cursor(payload: str) -> str:
+    """An opaque cursor, shaped like GitHub's (base64 of a prefix and the position)."""
     return base64.b64encode((CURSOR_PREFIX + payload).encode()).decode()
 
 
 def decode_cursor(cursor: str) -> str:
+    """The position in a cursor; an invalid cursor decodes to an empty string."""
     try:
         raw = base64.b64decode(cursor.encode(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -97,6 +104,7 @@ def decode_cursor(cursor: str) -> str:
 
 
 def offset_page(items: list[Any], first: int | None, after: str | None) -> Page:
+    """A connection page of ``items`` from the ``first``/``after`` arguments."""
     start = 0
     if after is not None:
         try:
@@ -128,6 +136,7 @@ def repository_issues(
     orderBy: dict[str, Any] | None = None,
     states: list[str] | None = None,
 ) -> Page:
+    """``Repository.issues``: filtered by states, labels and ``since``, ordered, paginated."""
     filters = filterBy or {}
     field = (orderBy or {}).get("field", "CREATED_AT")
     descending = (orderBy or {}).get("direction", "ASC") == "DESC"
@@ -190,6 +199,7 @@ def label_page(
     order: dict[str, Any] | None,
     query: str | None = None,
 ) -> Page:
+    """A connection page of labels, ordered as ``orderBy`` asks."""
     if query:
         labels = [lb for lb in labels if query.lower() in lb.name.lower()]
     if order and order.get("field") == "NAME":

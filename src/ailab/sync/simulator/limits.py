@@ -23,6 +23,8 @@ MINUTE = 60.0
 
 
 class HourlyBudget:
+    """A primary rate limit (GitHub's per-hour points for core REST or GraphQL), with its headers."""
+
     __slots__ = ("limit", "reset_at", "resource", "used", "window")
 
     def __init__(self, resource: str, limit: int, window: float = HOUR) -> None:
@@ -33,15 +35,18 @@ class HourlyBudget:
         self.reset_at: float | None = None
 
     def roll(self, now: float) -> None:
+        """Start a new window when the current one has ended."""
         if self.reset_at is None or now >= self.reset_at:
             self.used = 0
             self.reset_at = now + self.window
 
     @property
     def remaining(self) -> int:
+        """Points left in this window."""
         return max(0, self.limit - self.used)
 
     def reset_epoch(self, now: float) -> int:
+        """When the window resets, as GitHub's ``x-ratelimit-reset`` (Unix seconds)."""
         return int(self.reset_at if self.reset_at is not None and now < self.reset_at else now + self.window)
 
     def snapshot(self, now: float) -> dict[str, int]:
@@ -55,6 +60,7 @@ class HourlyBudget:
         }
 
     def headers(self, now: float) -> list[tuple[bytes, bytes]]:
+        """The ``x-ratelimit-*`` headers GitHub sends with every answer."""
         return [
             (b"x-ratelimit-limit", str(self.limit).encode()),
             (b"x-ratelimit-remaining", str(self.remaining).encode()),
@@ -82,10 +88,12 @@ class SlidingWindow:
             self.total -= events.popleft()[1]
 
     def admits(self, now: float, amount: int) -> bool:
+        """True when ``amount`` more fits in the window at ``now``."""
         self._expire(now)
         return self.total + amount <= self.limit
 
     def add(self, now: float, amount: int) -> None:
+        """Record ``amount`` spent at ``now``."""
         if amount:
             self.events.append((now, amount))
             self.total += amount

@@ -56,6 +56,7 @@ def parse_node_id(value: str) -> tuple[str, int] | None:
 
 
 def iso(ts: int | None) -> str | None:
+    """A Unix timestamp in GitHub's ISO 8601 form (None stays None)."""
     return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
@@ -71,6 +72,8 @@ def parse_iso(value: str) -> int:
 
 
 class Label:
+    """A repository label, with its REST JSON cached on it."""
+
     __slots__ = ("color", "created_ts", "description", "id", "json", "name", "node_id", "repo")
 
     def __init__(self, repo: Repo, db_id: int, name: str, color: str, description: str | None, ts: int):
@@ -85,6 +88,8 @@ class Label:
 
 
 class Issue:
+    """An issue as GitHub keeps it: fields, labels, blocked-by/blocking edges, sub-issues, cached REST bytes."""
+
     __slots__ = (
         "blocked_by",
         "blocking",
@@ -131,6 +136,8 @@ class Issue:
 
 
 class Repo:
+    """A repository: its issues and labels, and a version that invalidates cached list views on change."""
+
     __slots__ = (
         "full_name",
         "has_issues",
@@ -159,6 +166,7 @@ class Repo:
         self.views: dict[tuple[Any, ...], Any] = {}
 
     def changed(self) -> None:
+        """Note a change to any issue or label: bump the version and drop the cached list views."""
         self.version += 1
         if self.views:
             self.views.clear()

@@ -32,6 +32,8 @@ MAX_VIEWS_PER_REPO = 64
 
 @dataclass(slots=True)
 class Call:
+    """One REST request as a handler sees it: path parameters, query, parsed body and the API base URL."""
+
     sim: GitHubSimulator
     params: dict[str, Any]
     query: dict[str, str]
@@ -43,6 +45,8 @@ class Call:
 
 @dataclass(slots=True)
 class Result:
+    """A handler's answer: status, body bytes and extra headers."""
+
     status: int
     body: bytes
     headers: Headers = field(default_factory=list)
@@ -53,6 +57,8 @@ Handler = Callable[[Call], Result]
 
 @dataclass(frozen=True, slots=True)
 class RestRoute:
+    """One REST endpoint: method, path template, handler, and how it counts against the limits."""
+
     method: str
     template: str
     handler: Handler
@@ -61,14 +67,17 @@ class RestRoute:
 
     @property
     def key(self) -> str:
+        """``METHOD /template``, the name counters and fault rules use."""
         return f"{self.method} {self.template}"
 
     @property
     def is_write(self) -> bool:
+        """True for methods that change state (they pay the secondary write limits)."""
         return self.method not in ("GET", "HEAD", "OPTIONS")
 
     @property
     def starlette_path(self) -> str:
+        """The template with typed parameters, for Starlette's router."""
         return self.template.replace("{issue_number}", "{issue_number:int}").replace(
             "{issue_id}", "{issue_id:int}"
         )
@@ -76,6 +85,7 @@ class RestRoute:
 
 # -- helpers ---------------------------------------------------------------------------------------
 def error_result(err: SimError) -> Result:
+    """The answer GitHub gives for a simulator error (404, 410, 400 or 422 with its JSON shape)."""
     if err.kind == "not_found":
         body: dict[str, Any] = {"message": "Not Found", "documentation_url": DOCS, "status": "404"}
         return Result(404, orjson.dumps(body))
@@ -163,6 +173,7 @@ def _one_issue(call: Call, issue: Issue, status: int = 200, headers: Headers | N
 
 # -- handlers --------------------------------------------------------------------------------------
 def get_rate_limit(call: Call) -> Result:
+    """``GET /rate_limit``: the budgets; free, as on GitHub."""
     sim = call.sim
     now = sim.clock.time()
     core = sim.limits.core.snapshot(now)
@@ -173,6 +184,7 @@ def get_rate_limit(call: Call) -> Result:
 
 
 def list_issues(call: Call) -> Result:
+    """``GET /repos/{owner}/{repo}/issues``: filtered, sorted, paginated with Link headers and an ETag."""
     repo = call.sim.world.issues_enabled(_repo(call))
     state = _choice(call, "state", "open", ("open", "closed", "all"))
     sort = _choice(call, "sort", "created", ("created", "updated", "comments"))
@@ -200,6 +212,7 @@ def list_issues(call: Call) -> Result:
 
 
 def create_issue(call: Call) -> Result:
+    """``POST /repos/{owner}/{repo}/issues``: create an issue (labels created on the fly, as GitHub does)."""
     world = call.sim.world
     repo = world.issues_enabled(_repo(call))
     body = _body_dict(call)
@@ -219,6 +232,7 @@ def create_issue(call: Call) -> Result:
 
 
 def get_issue(call: Call) -> Result:
+    """``GET /repos/{owner}/{repo}/issues/{issue_number}``."""
     return _one_issue(call, _issue(call))
 
 
@@ -226,6 +240,7 @@ STATE_REASONS = ("completed", "not_planned", "duplicate", "reopened")
 
 
 def update_issue(call: Call) -> Result:
+    """``PATCH /repos/{owner}/{repo}/issues/{issue_number}``: validates every field first, then applies."""
     world = call.sim.world
     issue = _issue(call)
     body = _body_dict(call)
@@ -262,12 +277,14 @@ def update_issue(call: Call) -> Result:
 
 
 def list_labels(call: Call) -> Result:
+    """``GET /repos/{owner}/{repo}/labels``, paginated."""
     labels = list(_repo(call).labels.values())
     page, headers = paginate(call, labels)
     return Result(200, call.sim.shapes.label_list_bytes(page), headers)
 
 
 def create_label(call: Call) -> Result:
+    """``POST /repos/{owner}/{repo}/labels``."""
     repo = _repo(call)
     body = _body_dict(call)
     if not isinstance(body.get("name"), str):
@@ -278,6 +295,7 @@ def create_label(call: Call) -> Result:
 
 
 def add_labels(call: Call) -> Result:
+    """``POST .../issues/{issue_number}/labels``: add labels (``{'labels': [...]}`` or a bare array)."""
     issue = _issue(call)
     raw = call.body.get("labels") if isinstance(call.body, dict) else call.body
     if not isinstance(raw, list) or not raw:
@@ -288,14 +306,17 @@ def add_labels(call: Call) -> Result:
 
 
 def list_blocked_by(call: Call) -> Result:
+    """``GET .../issues/{issue_number}/dependencies/blocked_by``."""
     return _issue_page(call, list(_issue(call).blocked_by.values()))
 
 
 def list_blocking(call: Call) -> Result:
+    """``GET .../issues/{issue_number}/dependencies/blocking``."""
     return _issue_page(call, list(_issue(call).blocking.values()))
 
 
 def add_blocked_by(call: Call) -> Result:
+    """``POST .../issues/{issue_number}/dependencies/blocked_by``: add a blocked-by edge by issue id."""
     issue = _issue(call)
     body = _body_dict(call)
     if body.get("issue_id") is None:
@@ -307,15 +328,18 @@ def add_blocked_by(call: Call) -> Result:
 
 
 def remove_blocked_by(call: Call) -> Result:
+    """``DELETE .../issues/{issue_number}/dependencies/blocked_by/{issue_id}``."""
     issue = _issue(call)
     return _one_issue(call, call.sim.world.remove_blocked_by(issue, call.params["issue_id"]))
 
 
 def list_sub_issues(call: Call) -> Result:
+    """``GET .../issues/{issue_number}/sub_issues``."""
     return _issue_page(call, list(_issue(call).sub_issues))
 
 
 def add_sub_issue(call: Call) -> Result:
+    """``POST .../issues/{issue_number}/sub_issues``."""
     parent = _issue(call)
     body = _body_dict(call)
     if body.get("sub_issue_id") is None:
@@ -327,6 +351,7 @@ def add_sub_issue(call: Call) -> Result:
 
 
 def reprioritize_sub_issue(call: Call) -> Result:
+    """``PATCH .../issues/{issue_number}/sub_issues/priority``: move a sub-issue before or after another."""
     parent = _issue(call)
     body = _body_dict(call)
     call.sim.world.reprioritize(parent, body.get("sub_issue_id"), body.get("after_id"), body.get("before_id"))

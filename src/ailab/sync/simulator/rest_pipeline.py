@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 
 def etag_matches(if_none_match: bytes | None, etag: bytes) -> bool:
+    """True when an ``If-None-Match`` header names ``etag`` (weak or strong, any in a list, or ``*``)."""
     if not if_none_match:
         return False
     wanted = etag.strip(b'"')
@@ -42,6 +43,7 @@ def etag_matches(if_none_match: bytes | None, etag: bytes) -> bool:
 async def handle_rest(
     sim: GitHubSimulator, route: RestRoute, scope: Scope, receive: Receive, send: Send
 ) -> None:
+    """Serve one REST request as GitHub does: admit it, inject a fault, run the handler, 304 on a matching ETag."""
     counters = sim.counters
     budget = sim.limits.core
     admitted = await sim.admit(route.key, budget, scope, send)

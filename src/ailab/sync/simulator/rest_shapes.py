@@ -48,6 +48,7 @@ class Shapes:
         }
 
     def label(self, label: Label) -> dict[str, Any]:
+        """A label's REST JSON (cached on the label)."""
         if label.json is None:
             label.json = {
                 "id": label.id,
@@ -61,6 +62,7 @@ class Shapes:
         return label.json
 
     def issue_dict(self, issue: Issue) -> dict[str, Any]:
+        """An issue's REST JSON, with every URL field GitHub sends."""
         repo_api = f"{self.api}/repos/{issue.repo.full_name}"
         api = f"{repo_api}/issues/{issue.number}"
         closed = sum(1 for c in issue.sub_issues if c.state == "closed")
@@ -114,12 +116,15 @@ class Shapes:
         }
 
     def issue_bytes(self, issue: Issue) -> bytes:
+        """An issue's REST JSON bytes (cached on the issue until it changes)."""
         if issue.rest_bytes is None:
             issue.rest_bytes = orjson.dumps(self.issue_dict(issue))
         return issue.rest_bytes
 
     def issue_list_bytes(self, issues: list[Issue]) -> bytes:
+        """A JSON array of issues, joined from their cached bytes."""
         return b"[" + b",".join(self.issue_bytes(i) for i in issues) + b"]"
 
     def label_list_bytes(self, labels: list[Label]) -> bytes:
+        """A JSON array of labels."""
         return orjson.dumps([self.label(label) for label in labels])

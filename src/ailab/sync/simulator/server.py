@@ -73,6 +73,7 @@ class SimulatorServer:
 
     @property
     def port(self) -> int:
+        """The port the server listens on (the real one when started with port 0)."""
         servers = getattr(self._server, "servers", None) or []
         for server in servers:
             for sock in server.sockets:
@@ -81,9 +82,11 @@ class SimulatorServer:
 
     @property
     def url(self) -> str:
+        """The base URL, ``http://host:port``."""
         return f"http://{self._host}:{self.port}"
 
     def start(self) -> SimulatorServer:
+        """Start serving in a thread and wait until it listens; returns self."""
         self._thread.start()
         deadline = time.monotonic() + self._startup_timeout
         while not self._server.started:
@@ -96,6 +99,7 @@ class SimulatorServer:
         return self
 
     def stop(self) -> None:
+        """Ask the server to exit and wait for its thread."""
         self._server.should_exit = True
         self._thread.join(timeout=10)
 

@@ -63,6 +63,7 @@ class GitHubSimulator:
         return repo
 
     def repo(self, full_name: str) -> Repo:
+        """The repository ``owner/name`` for tests (``NotFoundError`` if it does not exist)."""
         owner, name = _split(full_name)
         found = self.world.repos.get(f"{owner}/{name}".lower())
         if found is None:
@@ -80,11 +81,13 @@ class GitHubSimulator:
         return [orjson.loads(self.shapes.issue_bytes(i)) for i in found.issues.values()]
 
     def issue(self, full_name: str, number: int) -> dict[str, Any]:
+        """Issue ``number`` as its REST JSON, for tests."""
         issue = self._issue(full_name, number)
         result: dict[str, Any] = orjson.loads(self.shapes.issue_bytes(issue))
         return result
 
     def labels(self, full_name: str) -> list[dict[str, Any]]:
+        """A repository's labels as REST JSON, for tests."""
         return [dict(self.shapes.label(label)) for label in self.repo(full_name).labels.values()]
 
     def seed_issue(
@@ -135,9 +138,11 @@ class GitHubSimulator:
         self.faults.add(rule)
 
     def clear_faults(self) -> None:
+        """Remove every fault rule."""
         self.faults.clear()
 
     def reset_counters(self) -> None:
+        """Zero the request counters (between phases of a test)."""
         self.counters.reset()
 
     def rate_limit(self, resource: str = "core") -> dict[str, int]:
@@ -147,6 +152,7 @@ class GitHubSimulator:
 
     # -- pipeline helpers shared by REST and GraphQL -----------------------------------------------
     def authorized(self, authorization: bytes | None) -> bool:
+        """True when the ``Authorization`` header carries the configured token (always, without one)."""
         if self._token is None:
             return True
         if not authorization:
@@ -157,11 +163,13 @@ class GitHubSimulator:
         return hmac.compare_digest(value.strip(), self._token)
 
     def next_request_id(self) -> bytes:
+        """A fresh ``x-github-request-id``."""
         return f"SIM0:{next(self._request_ids):08X}".encode()
 
     async def reply(
         self, send: Send, status: int, body: bytes, headers: Headers, request_id: bytes, *, json: bool = True
     ) -> None:
+        """Send a complete answer with the request id and content length, and count its status."""
         self.counters.status[status] += 1
         out = [*headers, (b"x-github-request-id", request_id), (b"content-length", str(len(body)).encode())]
         if json and body:
@@ -170,11 +178,13 @@ class GitHubSimulator:
         await send({"type": "http.response.body", "body": body})
 
     async def unauthorized(self, send: Send, budget: HourlyBudget, request_id: bytes) -> None:
+        """Answer 401 Bad credentials, as GitHub does."""
         self.counters.unauthorized += 1
         body = orjson.dumps({"message": "Bad credentials", "documentation_url": DOCS, "status": "401"})
         await self.reply(send, 401, body, budget.headers(self.clock.time()), request_id)
 
     def refusal_body(self, request_id: bytes, *, primary: bool) -> bytes:
+        """The JSON of a rate-limit refusal: primary (budget spent) or secondary (too fast)."""
         if primary:
             return orjson.dumps(
                 {"message": "API rate limit exceeded for user ID 1.", "documentation_url": PRIMARY_DOCS}
@@ -211,6 +221,7 @@ class GitHubSimulator:
         return None
 
     def leave(self) -> None:
+        """A request admitted by ``admit`` is done (it no longer counts as in flight)."""
         self.limits.in_flight -= 1
 
     async def admit(
@@ -271,6 +282,7 @@ def header(scope: Scope, name: bytes) -> bytes | None:
 
 
 async def read_body(receive: Receive) -> bytes:
+    """The whole request body from an ASGI ``receive``."""
     chunks = []
     more = True
     while more:

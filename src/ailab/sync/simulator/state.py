@@ -39,10 +39,12 @@ class World:
         self._repo_ids = itertools.count(900_000_001)
 
     def now(self) -> int:
+        """The simulator clock's time in whole seconds (GitHub's timestamps have no fraction)."""
         return int(self.clock.time())
 
     # -- repositories ----------------------------------------------------------------------
     def repo(self, owner: str, name: str, *, create: bool = True, has_issues: bool = True) -> Repo:
+        """The repository ``owner/name`` (case-insensitive), created on first use unless ``create`` is False."""
         key = _owner_key(f"{owner}/{name}")
         found = self.repos.get(key)
         if found is None:
@@ -54,24 +56,28 @@ class World:
         return found
 
     def issues_enabled(self, repo: Repo) -> Repo:
+        """``repo``, or the 410 GitHub answers when its issues are disabled."""
         if not repo.has_issues:
             raise SimError("gone", "Issues are disabled for this repo")
         return repo
 
     # -- lookups ---------------------------------------------------------------------------
     def issue(self, repo: Repo, number: int) -> Issue:
+        """Issue ``number`` of ``repo``, or a 404."""
         found = repo.issues.get(number)
         if found is None:
             raise SimError("not_found", "Not Found")
         return found
 
     def issue_by_id(self, db_id: Any, *, field: str = "issue_id") -> Issue:
+        """The issue with database id ``db_id``, or the 422 naming ``field``."""
         found = self.issues_by_id.get(db_id) if isinstance(db_id, int) else None
         if found is None:
             raise SimError("invalid", f"Issue with id {db_id!r} does not exist.", field=field)
         return found
 
     def node(self, value: str) -> Issue | Label | Repo | None:
+        """The issue, label or repository a GraphQL node id names, or None."""
         parsed = parse_node_id(value)
         if parsed is None:
             return None
@@ -88,6 +94,7 @@ class World:
     def create_label(
         self, repo: Repo, name: str, color: str | None = None, description: str | None = None
     ) -> Label:
+        """Create a label (name unique per repository, case-insensitive), or the 422 GitHub gives."""
         name = name.strip() if isinstance(name, str) else name
         if not isinstance(name, str) or not name:
             raise SimError(
@@ -131,6 +138,7 @@ class World:
         return out
 
     def labels_by_node_ids(self, ids: Iterable[str]) -> list[Label]:
+        """The labels of GraphQL node ids; an unknown id is a NOT_FOUND error."""
         out: list[Label] = []
         for value in ids:
             found = self.node(value)
@@ -154,6 +162,7 @@ class World:
         labels: Iterable[Label] = (),
         parent: Issue | None = None,
     ) -> Issue:
+        """Create an issue with the next number of its repository; validates as GitHub does."""
         self.issues_enabled(repo)
         if isinstance(title, int) and not isinstance(title, bool):
             title = str(title)
@@ -232,6 +241,7 @@ class World:
         return True
 
     def add_labels(self, issue: Issue, labels: Iterable[Label]) -> bool:
+        """Add labels to an issue; True when any was new."""
         added = False
         for label in labels:
             if label.id not in issue.labels:
@@ -242,6 +252,7 @@ class World:
         return added
 
     def remove_labels(self, issue: Issue, labels: Iterable[Label]) -> bool:
+        """Remove labels from an issue; True when any was there."""
         removed = False
         for label in labels:
             if issue.labels.pop(label.id, None) is not None:
@@ -252,6 +263,7 @@ class World:
 
     # -- dependencies ----------------------------------------------------------------------
     def add_blocked_by(self, issue: Issue, blocker: Issue) -> None:
+        """Make ``issue`` blocked by ``blocker`` (no self-edges, no duplicates, GitHub's limit)."""
         if blocker is issue:
             raise SimError("invalid", "An issue cannot be blocked by itself.", field="issue_id")
         if blocker.id in issue.blocked_by:
@@ -266,6 +278,7 @@ class World:
         self._changed(blocker, touch=False)
 
     def remove_blocked_by(self, issue: Issue, blocker_id: int) -> Issue:
+        """Remove the blocked-by edge to ``blocker_id``, or a 404. Returns the blocker."""
         blocker = issue.blocked_by.pop(blocker_id, None)
         if blocker is None:
             raise SimError("not_found", "Not Found")
@@ -276,6 +289,7 @@ class World:
 
     # -- sub-issues ------------------------------------------------------------------------
     def add_sub_issue(self, parent: Issue, child: Issue, replace_parent: bool = False) -> None:
+        """Make ``child`` a sub-issue of ``parent`` (same owner; moving it needs ``replace_parent``)."""
         if child is parent:
             raise SimError("invalid", "An issue cannot be its own sub-issue.", field="sub_issue_id")
         if child.repo.owner.lower() != parent.repo.owner.lower():
@@ -304,6 +318,7 @@ class World:
         self._changed(child, touch=False)
 
     def remove_sub_issue(self, parent: Issue, child: Issue) -> None:
+        """Detach ``child`` from ``parent``, or a 404."""
         if child.parent is not parent:
             raise SimError("not_found", "Not Found")
         parent.sub_issues.remove(child)
@@ -312,6 +327,7 @@ class World:
         self._changed(child, touch=False)
 
     def reprioritize(self, parent: Issue, child_id: Any, after_id: Any, before_id: Any) -> None:
+        """Move sub-issue ``child_id`` right after ``after_id`` or right before ``before_id``."""
         ids = [c.id for c in parent.sub_issues]
         if child_id not in ids:
             raise SimError("invalid_simple", f"Issue {child_id!r} is not a sub-issue of this issue.")
