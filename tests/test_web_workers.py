@@ -28,8 +28,7 @@ from ailab.db.migrate import upgrade
 from ailab.db.scratch import forget_engine, scratch_schema
 from ailab.db.seed import seed_database
 from ailab.errors import ConfigError
-from ailab.perf.loadtest import wait_ready
-from ailab.processes import free_port, stop_process
+from ailab.processes import free_port, stop_process, wait_until_healthy
 from ailab.settings import Settings, parse_database_url
 from ailab.vocab import STATUSES
 from ailab.web.server import connection_budget, connections_per_process
@@ -75,7 +74,7 @@ def two_processes(seeded_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[i
     clients: dict[int, httpx.Client] = {}
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_ready(base, proc, log, timeout=60)
+        wait_until_healthy(base, proc, timeout=60, log=log)
         for _ in range(60):  # the kernel hands each new connection to one of the processes
             client = httpx.Client(base_url=base, timeout=10)
             pid = server_pid(client)
