@@ -13,24 +13,28 @@ elsewhere, shows in the other's very next summary.
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from ailab.db import connect, get_engine
 from ailab.db.engine import create_configured_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine, scratch_schema
+from ailab.db.scratch import forget_engine, libpq_dsn, scratch_schema
 from ailab.db.seed import seed_database
 from ailab.errors import ConfigError
 from ailab.processes import free_port, stop_process, wait_until_healthy
 from ailab.settings import Settings, parse_database_url
 from ailab.vocab import STATUSES
+from ailab.web import create_app
 from ailab.web.server import connection_budget, connections_per_process
 
 TOKEN = "tok-workers-7d2a"
@@ -163,3 +167,25 @@ def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler(postgres
     finally:
         prepared.dispose()
         unprepared.dispose()
+
+
+def test_a_dead_pooled_connection_fails_one_request_and_the_next_reconnects(postgres_server_url: str) -> None:
+    """The server's Postgres pool is not pre-pinged (a round trip per request): a connection the
+    server killed answers one 503 with Retry-After, and the pool then starts afresh."""
+    name = f"ailab-deadconn-{secrets.token_hex(3)}"
+    with scratch_schema(postgres_server_url, prefix="ailab_testdead") as url:
+        upgrade(get_engine(url))
+        tagged = f"{url}&application_name={name}" if "?" in url else f"{url}?application_name={name}"
+        app = create_app(Settings(database_url=tagged, pool_size=1, max_overflow=0), warm_up=False)
+        with TestClient(app) as client:
+            assert client.get("/api/work-items", params={"limit": 1}).status_code == 200
+            with psycopg.connect(libpq_dsn(parse_database_url(url)), autocommit=True) as admin:
+                killed = admin.execute(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                    "WHERE application_name = %s",
+                    [name],
+                ).fetchone()
+            assert killed is not None and killed[0] >= 1  # the pooled connection (and the listener)
+            failed = client.get("/api/work-items", params={"limit": 1})
+            assert failed.status_code == 503 and failed.headers["retry-after"]
+            assert client.get("/api/work-items", params={"limit": 1}).status_code == 200
