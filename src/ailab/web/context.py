@@ -4,10 +4,10 @@ they reach the database.
 * SQLite reads run **inline** on the event loop: a page query takes well under a millisecond,
   less than a hop through the threadpool (which also contends for the GIL).
 * SQLite writes run inline too when the write lock is free at once (``BEGIN IMMEDIATE`` with no
-  busy wait), else in a worker thread that waits for it. In a worker thread a write starved:
-  each of its statements releases the GIL inside SQLite and then waits up to the interpreter's
-  5 ms switch interval to get it back from the event loop, which serves reads without pause
-  (measured under the default load: PATCH p50 680 ms for 3.4 ms of work).
+  busy wait), else in a worker thread that waits for it. Under read load the event loop is busy,
+  and every hop to a worker thread and back waits a turn of it: writes, which took such hops
+  (the write, and FastAPI's plain ``def`` dependencies), starved behind the inline reads
+  (profiled: PATCH p50 1.2 s end to end for 2.3 ms in the write itself).
 * Postgres reads and writes run in worker threads, at most as many at once as the pool has
   connections. A request that cannot get one within ``AILAB_POOL_TIMEOUT`` answers 503 with
   ``Retry-After`` instead of piling up.
