@@ -9,7 +9,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	&& { echo $$p; break; }; done)
 PYTEST_WORKERS ?= 2
 
-.PHONY: report test lint typecheck unit notebooks serve lab clean venv
+.PHONY: report test lint typecheck unit notebooks serve lab fuzz clean venv
 
 venv: $(STAMP)
 
@@ -42,6 +42,13 @@ serve: $(STAMP)
 LAB_PORT ?= 8888
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT)
+
+# schemathesis (default checks and phases, 100 cases per operation, seeds 1 and 2) against a served,
+# seeded scratch instance with writes enabled, on SQLite and Postgres; reports in reports/fuzz/.
+FUZZ_ARGS ?=
+fuzz: $(STAMP)
+	$(BIN)/ailab fuzz --db sqlite $(FUZZ_ARGS)
+	$(BIN)/ailab fuzz --db postgres $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

@@ -68,6 +68,7 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
 TABLES_TO_CLEAR = (
     "work_item_tags", "idea_tags", "work_item_dependencies", "acceptance_criteria", "blockers",
     "github_links", "github_pages", "github_labels", "github_sync_state", "unresolved_refs", "legacy_rows",
+    "github_webhook_deliveries", "github_watch_locks", "github_sync_status",
     "work_items", "ideas", "milestones", "projects", "tags",
 )  # fmt: skip
 

@@ -252,11 +252,29 @@ async def test_item_detail_and_transitive_blockers(client: httpx.AsyncClient) ->
     ] == chain.json()["blockers"][:1]
 
 
-@pytest.mark.parametrize("path", ["/api/work-items/WI-999999", "/api/work-items/987654/blockers"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/work-items/WI-999999",
+        "/api/work-items/987654/blockers",
+        "/api/work-items/99999999999",  # past the largest id an int4 column holds
+        "/api/work-items/999999999999999999999999/blockers",
+    ],
+)
 async def test_unknown_items_are_404(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 404
     assert "No work item" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("cursor", ["99999999999999999.999999999999999999", "-99999999999999999.1", "0.0"])
+async def test_any_cursor_of_the_documented_shape_is_a_position(
+    client: httpx.AsyncClient, cursor: str
+) -> None:
+    response = await client.get("/api/work-items", params={"cursor": cursor, "limit": 2})
+    assert response.status_code == 200, response.text
+    newest_first = cursor.startswith("9")  # after the end of time: the newest items come next
+    assert bool(response.json()["items"]) == newest_first
 
 
 # --- validation and errors -------------------------------------------------------------------------

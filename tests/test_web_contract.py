@@ -7,6 +7,7 @@ response schema of its status, the documented headers) plus the status being doc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from ailab.db.seed import seed_database
 from ailab.settings import Secret, Settings
 from ailab.web import create_app
 from ailab.web.problems import PROBLEM_JSON
+from ailab.web.server import warn_if_exposed
 
 pytestmark = pytest.mark.anyio
 TOKEN = "contract-token-not-in-any-answer"
@@ -49,7 +51,10 @@ GETS = [
     ("/api/work-items", "/api/work-items?project=%1f"),
     ("/api/work-items", "/api/work-items?cursor=not-a-cursor"),
     ("/api/work-items", "/api/work-items?limit=0"),
-    ("/api/work-items", "/api/work-items?" + "&".join(["status=todo"] * 21)),
+    ("/api/work-items", "/api/work-items?limit=3&limit=4"),
+    ("/api/work-items", "/api/work-items?q=a&q=b&project=x"),
+    ("/api/work-items", "/api/work-items?" + "&".join(["status=todo"] * 11)),
+    ("/api/work-items", "/api/work-items?tag=" + "x" * 151),
     (GET_ITEM, "/api/work-items/1"),
     (GET_ITEM, "/api/work-items/WI-000002"),
     (GET_ITEM, "/api/work-items/WI-999999"),
@@ -254,3 +259,72 @@ def test_every_operation_documents_its_errors_and_links(tmp_path: Path) -> None:
     assert set(create["201"]["links"]) == {"GetWorkItem", "UpdateWorkItem", "GetBlockers"}
     assert {"400", "401", "403", "409", "413", "415", "422"} <= set(create)
     assert "404" in spec["paths"]["/api/work-items/{ref}"]["patch"]["responses"]
+
+
+async def test_every_answer_carries_the_security_headers_and_no_cors(db_file: str) -> None:
+    async with serving(create_app(Settings(database_url=db_file))) as client:
+        page, api, missing = (
+            await client.get("/"),
+            await client.get("/api/work-items/1"),
+            await client.get("/x"),
+        )
+        preflight = await client.options(
+            "/api/work-items",
+            headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET"},
+        )
+    for response in (page, api, missing):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert "access-control-allow-origin" not in response.headers
+    assert api.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    page_csp = page.headers["content-security-policy"]
+    assert page_csp.startswith("default-src 'none'") and "connect-src 'self'" in page_csp
+    assert "http" not in page_csp  # no other origin is allowed anything
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+async def test_cors_only_for_the_configured_origins(db_file: str) -> None:
+    settings = Settings(database_url=db_file, cors_origins="https://ok.example")
+    async with serving(create_app(settings)) as client:
+        allowed = await client.get("/api/summary", headers={"Origin": "https://ok.example"})
+        other = await client.get("/api/summary", headers={"Origin": "https://evil.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://ok.example"
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_the_token_is_never_logged_or_answered(db_file: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = Settings(database_url=db_file, api_token=Secret(TOKEN), slow_request_ms=0.001)
+    async with serving(create_app(settings)) as client:
+        answers = [
+            await client.post("/api/work-items", json={"title": "logged?"}, headers=AUTH),
+            await client.post(
+                "/api/work-items", json={"title": "x"}, headers={"Authorization": f"Bearer {TOKEN}x"}
+            ),
+            await client.patch("/api/work-items/1", json={"title": None}, headers=AUTH),
+        ]
+    assert [a.status_code for a in answers] == [201, 401, 422]
+    assert "slow request" in caplog.text  # the log did see these requests
+    assert TOKEN not in caplog.text and all(TOKEN not in a.text for a in answers)
+
+
+def test_binding_beyond_loopback_warns(caplog: pytest.LogCaptureFixture) -> None:
+    warn_if_exposed("127.0.0.1", Settings())
+    assert not caplog.records
+    warn_if_exposed("0.0.0.0", Settings())
+    assert "WITHOUT AILAB_API_TOKEN" in caplog.text and "127.0.0.1" in caplog.text
+    caplog.clear()
+    warn_if_exposed("192.168.1.5", Settings(api_token=Secret(TOKEN)))
+    assert "writes need the bearer token" in caplog.text and TOKEN not in caplog.text
+
+
+def test_fuzz_report_tells_expected_server_log_lines_from_errors(tmp_path: Path) -> None:
+    from ailab.perf.fuzz import read_server_log
+
+    log = tmp_path / "server.log"
+    log.write_text(
+        "WARNING:  Invalid HTTP request received.\n\n"
+        "ERROR ailab.web: unexpected error on POST /api/work-items\nTraceback (most recent call last):\n"
+    )
+    unexpected, expected = read_server_log(log)
+    assert expected == 1 and len(unexpected) == 2 and unexpected[0].startswith("ERROR")

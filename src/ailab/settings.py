@@ -210,6 +210,9 @@ class Settings:
     github_creates_per_hour: int = setting(500, minimum=1)
     github_read_concurrency: int = setting(8, minimum=1)
     github_batch_size: int = setting(20, minimum=1)
+    github_webhook_secret: Secret | None = setting(None)  # enables POST /api/github/webhook
+    github_poll_seconds: float = setting(60.0, minimum=1.0)  # `sync --watch`: conditional listing this often
+    github_watch_debounce: float = setting(0.5)  # `sync --watch`: quiet time after a local change
     compare_max_age_hours: float = setting(24.0)  # the report reuses `ailab compare` results this fresh
 
     def __post_init__(self) -> None:

@@ -98,6 +98,21 @@ def sync_cmd(
     full: bool = typer.Option(False, "--full", help="Read every issue page, not only what changed."),
     repo: str | None = typer.Option(None, "--repo", help="owner/name (default: AILAB_GITHUB_REPO)."),
     database_url: str | None = typer.Option(None, "--database-url", help="Default: AILAB_DATABASE_URL."),
+    watch: bool = typer.Option(
+        False, "--watch", help="Keep running: push local changes shortly after they happen, poll GitHub."
+    ),
+    poll_seconds: float | None = typer.Option(
+        None,
+        "--poll-seconds",
+        min=1,
+        help="With --watch: poll this often (default AILAB_GITHUB_POLL_SECONDS).",
+    ),
+    debounce: float | None = typer.Option(
+        None,
+        "--debounce",
+        min=0,
+        help="With --watch: quiet seconds before a push (AILAB_GITHUB_WATCH_DEBOUNCE).",
+    ),
 ) -> None:
     """Sync work items with GitHub issues: batched, rate-limit-aware and safe to rerun.
 
@@ -112,6 +127,11 @@ def sync_cmd(
             settings = settings.with_(github_repo=repo)
         if database_url is not None:
             settings = settings.with_(database_url=database_url)
+        if watch:
+            from ailab.cli.sync_watch import run_watch
+
+            code = run_watch(settings, poll_seconds=poll_seconds, debounce=debounce)
+            raise typer.Exit(code)
         config = SyncConfig.from_settings(settings)
         options = SyncOptions(dry_run=dry_run, pull=pull, prefer_remote=prefer_remote, limit=limit, full=full)
         from ailab.db import get_engine

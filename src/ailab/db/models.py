@@ -315,6 +315,61 @@ class GitHubSyncState(Base):
     pushed_at: Mapped[datetime | None]
 
 
+class GitHubWebhookDelivery(Base):
+    """A webhook delivery, recorded before it is acknowledged (unique by GitHub's GUID, so a
+    replay is recognised) and applied after: ``pending`` until then, ``applied``, ``stale``
+    (older than what we hold), ``deferred`` (a tie left to the next poll), ``ignored`` (not
+    tracked here) or ``failed`` (with the reason)."""
+
+    __tablename__ = "github_webhook_deliveries"
+    __table_args__ = (
+        Index("ix_github_webhook_deliveries_status_id", "status", "id"),
+        Index("ix_github_webhook_deliveries_issue", "repository", "issue_number", "remote_updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    guid: Mapped[str] = mapped_column(String(100), unique=True)
+    event: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(64))
+    repository: Mapped[str | None] = mapped_column(String(200))
+    issue_number: Mapped[int | None]
+    remote_updated_at: Mapped[datetime | None]
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[datetime | None]
+
+
+class GitHubWatchLock(Base):
+    """``ailab sync --watch`` holds one row per repository: one watcher at a time, and it says who."""
+
+    __tablename__ = "github_watch_locks"
+
+    repository: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300))
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+
+
+class GitHubSyncStatus(Base):
+    """What the watcher last did per repository, for ``/api/sync/status`` and the dashboard."""
+
+    __tablename__ = "github_sync_status"
+
+    repository: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_push_at: Mapped[datetime | None]
+    last_pull_at: Mapped[datetime | None]
+    last_poll_at: Mapped[datetime | None]
+    pending_local: Mapped[int | None]
+    rate_remaining: Mapped[int | None]
+    rate_limit: Mapped[int | None]
+    rate_reset_at: Mapped[datetime | None]
+    needs_full: Mapped[bool] = mapped_column(Boolean, default=False)
+    failures: Mapped[str | None] = mapped_column(Text)  # JSON: [{"item": key, "reason": why}, ...]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class UnresolvedRef(Base):
     """A reference to a row that does not exist (yet): kept, not lost, and resolved later."""
 

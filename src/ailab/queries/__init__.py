@@ -14,7 +14,7 @@ budget that the tests assert on SQLite and Postgres:
 """
 
 from ailab.db.revision import read_revision as current_revision
-from ailab.queries._tables import resolve_item_id
+from ailab.queries._tables import MAX_ID, resolve_item_id
 from ailab.queries.cursor import decode_cursor, encode_cursor
 from ailab.queries.explain import explain
 from ailab.queries.graph import DEFAULT_MAX_DEPTH, BlockerChain, blocker_chain, reaches, transitive_blockers
@@ -26,6 +26,7 @@ __all__ = [
     "CREATABLE_FIELDS",
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_PAGE_SIZE",
+    "MAX_ID",
     "MAX_PAGE_SIZE",
     "UPDATABLE_FIELDS",
     "BlockerChain",

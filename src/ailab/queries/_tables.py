@@ -40,9 +40,12 @@ def item_id_clause(key_or_id: int | str) -> Any:
     return work_items.c.key == ref
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on Postgres
+
+
 def is_id(ref: str) -> bool:
-    """``ref`` is an id: ASCII digits that fit a 64-bit integer (anything else is a key)."""
-    return ref.isascii() and ref.isdigit() and len(ref) <= 18
+    """``ref`` is an id: ASCII digits of a number an id can be (anything else is looked up as a key)."""
+    return ref.isascii() and ref.isdigit() and int(ref) <= MAX_ID
 
 
 def resolve_item_id(conn: Connection, key_or_id: int | str) -> int:

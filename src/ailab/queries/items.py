@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     DateTime,
     Integer,
@@ -234,7 +235,8 @@ def _page_rows_stmt(shape: _Shape) -> Select[Any]:
 
 
 def _after() -> ColumnElement[Any]:
-    return tuple_(bindparam("after_created", type_=DateTime()), bindparam("after_id", type_=Integer()))
+    # BigInteger: a cursor may name any position, also past the largest id (int4 on Postgres).
+    return tuple_(bindparam("after_created", type_=DateTime()), bindparam("after_id", type_=BigInteger()))
 
 
 def _tag_walk(

@@ -37,6 +37,7 @@ from ailab.sync.config import SyncConfig
 from ailab.sync.mapping import IssueFields, IssueRef, LocalItem, render
 from ailab.sync.plan import Conflict, ItemState, Kind, Plan, build_plan
 from ailab.sync.pull import item_change
+from ailab.sync.ratelimit import RateLimiter
 from ailab.sync.remote import Listing, RemoteIssue, format_time, read_listing
 from ailab.sync.store import Link, SyncStore
 
@@ -209,15 +210,18 @@ async def run_sync(
     clock: Clock = SYSTEM_CLOCK,
     transport: httpx.AsyncBaseTransport | None = None,
     progress: SyncProgress | None = None,
+    limiter: RateLimiter | None = None,
 ) -> SyncSummary:
-    """Sync every work item with its GitHub issue. See the module docstring for the steps."""
+    """Sync every work item with its GitHub issue. See the module docstring for the steps.
+
+    ``limiter``: share one across runs (``sync --watch``) so pacing and budgets span them."""
     options = options or SyncOptions()
     db = engine if isinstance(engine, Engine) else get_engine(engine)
     run = _Run(SyncStore(db), config, options, clock, progress)
     started = clock.monotonic()
     by_repo = run.load()
     run.summary.items = sum(len(v) for v in by_repo.values())
-    async with GitHubClient(config, clock=clock, transport=transport) as client:
+    async with GitHubClient(config, clock=clock, transport=transport, limiter=limiter) as client:
         try:
             for repository in sorted(by_repo):
                 await _sync_repository(run, client, repository, by_repo[repository])

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from ailab.clock import Clock
@@ -159,6 +160,7 @@ class CreationBudget:
 @dataclass
 class _Primary:
     remaining: int | None = None
+    limit: int | None = None
     reset: float | None = None  # epoch seconds
 
 
@@ -263,6 +265,12 @@ class RateLimiter:
             await self.clock.sleep(max(wait, QUANTUM))
 
     # -- what GitHub tells us ------------------------------------------------------------------
+    def budget(self, resource: str = REST) -> tuple[int | None, int | None, datetime | None]:
+        """``(remaining, limit, reset)`` of the primary limit as GitHub last reported it."""
+        primary = self._primary.get(resource) or _Primary()
+        reset = datetime.fromtimestamp(primary.reset, UTC).replace(tzinfo=None) if primary.reset else None
+        return primary.remaining, primary.limit, reset
+
     def observe(self, resource: str, headers: Mapping[str, str]) -> None:
         """Track ``x-ratelimit-remaining``/``-reset`` of the resource the answer names."""
         named = headers.get("x-ratelimit-resource") or resource
@@ -271,6 +279,9 @@ class RateLimiter:
         self._points.setdefault(named, self._points[resource])
         remaining = _int(headers.get("x-ratelimit-remaining"))
         reset = _int(headers.get("x-ratelimit-reset"))
+        limit = _int(headers.get("x-ratelimit-limit"))
+        if limit is not None:
+            primary.limit = limit
         if remaining is not None:
             primary.remaining = remaining
         if reset is not None:

@@ -7,7 +7,8 @@ does), ``fastlane`` (the hot GETs without FastAPI's per-request machinery), ``su
 
 The FastAPI routes below declare the API (OpenAPI, request validation, the bearer-token
 dependency); GET requests the fast lane accepts skip them but run the same handlers.
-Middleware, outermost first: FastAPI's own, profiling, fast lane, FastAPI's router.
+Middleware, outermost first: FastAPI's own, CORS (only if configured), security headers, profiling,
+fast lane, body limit, FastAPI's router.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import StringConstraints
@@ -32,10 +34,11 @@ from ailab.db.change_watch import NoWatch, change_watch
 from ailab.db.engine import create_configured_engine
 from ailab.settings import Settings, get_settings
 from ailab.vocab import PRIORITIES, STATUSES
-from ailab.web import error_handlers, handlers, problems, schemas
+from ailab.web import error_handlers, github, handlers, problems, schemas
 from ailab.web.body_limit import BodyLimit
 from ailab.web.context import WebContext
 from ailab.web.fastlane import FastLane
+from ailab.web.github import STATUS_RESPONSES, WEBHOOK_RESPONSES, WebhookReceiver
 from ailab.web.metrics import WebMetrics
 from ailab.web.page import DashboardPage
 from ailab.web.problems import FILTERED_READ, ITEM_READ, ITEM_WRITE, READ, WRITE, documented
@@ -44,29 +47,73 @@ from ailab.web.response_models import Blockers, Health, Summary, WorkItemPage
 from ailab.web.response_models import WorkItem as WorkItemAnswer
 from ailab.web.responses import JSONBytesResponse
 from ailab.web.schemas import WorkItemCreate, WorkItemPatch
+from ailab.web.security_headers import SecurityHeaders
 from ailab.web.summary_cache import SummaryCache
 
 log = logging.getLogger("ailab.web")
 
 Ref = Annotated[
-    str, Path(pattern=schemas.REF_PATTERN, description="Work item id (digits) or key (e.g. WI-000042).")
+    str,
+    Path(
+        pattern=schemas.REF_PATTERN,
+        description="Work item id (digits) or key (e.g. WI-000042).",
+        examples=["WI-000001", "2"],
+    ),
 ]
-StatusFilter = Annotated[str, StringConstraints(pattern=schemas.STATUS_LIST_PATTERN)]
-PriorityFilter = Annotated[str, StringConstraints(pattern=schemas.PRIORITY_LIST_PATTERN)]
+StatusFilter = Annotated[
+    str, StringConstraints(pattern=schemas.STATUS_LIST_PATTERN, max_length=schemas.MAX_VOCAB_FILTER_LENGTH)
+]
+PriorityFilter = Annotated[
+    str, StringConstraints(pattern=schemas.PRIORITY_LIST_PATTERN, max_length=schemas.MAX_VOCAB_FILTER_LENGTH)
+]
 TagFilter = Annotated[
     str, StringConstraints(pattern=schemas.TAG_LIST_PATTERN, max_length=schemas.MAX_TAG_FILTER_LENGTH)
 ]
 _REPEAT = "Repeat the parameter or separate values with commas."
-StatusQuery = Query(
-    max_length=schemas.MAX_FILTER_VALUES, description=f"One of {', '.join(STATUSES)}. {_REPEAT}"
-)
-PriorityQuery = Query(
-    max_length=schemas.MAX_FILTER_VALUES, description=f"One of {', '.join(PRIORITIES)}. {_REPEAT}"
-)
 
 
-def TagQuery(description: str) -> Any:  # reads as the Query it returns
-    return Query(max_length=schemas.MAX_FILTER_VALUES, description=f"{description} {_REPEAT}")
+def _on_the_wire(schema: dict[str, Any]) -> None:
+    """A list filter as it is sent: one value (a string) or the parameter repeated (an array).
+
+    FastAPI would say "an array, or null"; a client, or a fuzzer judging what it sent, then
+    cannot tell that ``?tag=false`` is the one-element list ``["false"]``."""
+    array = next(branch for branch in schema.pop("anyOf") if branch.get("type") == "array")
+    item = array["items"]
+    schema.update(type=["string", "array"], pattern=item["pattern"], items=item, maxItems=array["maxItems"])
+    if "maxLength" in item:
+        schema["maxLength"] = item["maxLength"]
+
+
+def FilterQuery(description: str) -> Any:  # reads as the Query it returns
+    return Query(
+        max_length=schemas.MAX_FILTER_VALUES,
+        description=f"{description} {_REPEAT}",
+        json_schema_extra=_on_the_wire,
+    )
+
+
+StatusQuery = FilterQuery(f"One of {', '.join(STATUSES)}.")
+PriorityQuery = FilterQuery(f"One of {', '.join(PRIORITIES)}.")
+
+
+def once(*names: str) -> Any:
+    """A dependency refusing a scalar query parameter given more than once (``?limit=3&limit=4``):
+    the schema gives it one value, so there is no "last one wins" to rely on."""
+
+    def check(request: Request) -> None:
+        repeated = [name for name in names if len(request.query_params.getlist(name)) > 1]
+        if repeated:
+            raise RequestValidationError(
+                [
+                    {"type": "repeated", "loc": ("query", n), "msg": "give this parameter once"}
+                    for n in repeated
+                ]
+            )
+
+    return Depends(check)
+
+
+TagQuery = FilterQuery
 
 
 _bearer = HTTPBearer(auto_error=False, description="The server's AILAB_API_TOKEN.")
@@ -106,6 +153,7 @@ def create_app(
         metrics=metrics,
         page=DashboardPage(),
     )
+    webhooks = WebhookReceiver(ctx, settings.github_webhook_secret)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -123,9 +171,12 @@ def create_app(
                     "summary warm-up failed (%s); is the schema migrated? run `ailab db upgrade`",
                     type(err).__name__,
                 )
+        if webhooks.enabled:
+            webhooks.start()  # applies deliveries acknowledged before a restart first
         try:
             yield
         finally:
+            await webhooks.stop()
             ctx.watch.close()
             ctx.watch = NoWatch()
             if owns_engine:
@@ -141,12 +192,14 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.webhooks = webhooks
     # The last added is the outermost: profiling sees what the fast lane answers too; the
     # body limit sees only what the fast lane passes on.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if fast_lane:
         app.add_middleware(FastLane, ctx=ctx, routes=lambda: app.routes)
     app.add_middleware(ProfilingMiddleware, metrics=metrics, slow_request_ms=settings.slow_request_ms)
+    app.add_middleware(SecurityHeaders)
     origins = [o.strip() for o in (settings.cors_origins or "").split(",") if o.strip()]
     if origins:  # no CORS headers at all unless configured: browsers then keep other sites out
         app.add_middleware(
@@ -158,6 +211,7 @@ def create_app(
     error_handlers.install(app)
     problems.install(app)
     _add_routes(app, ctx)
+    _add_github_routes(app, ctx, webhooks)
     return app
 
 
@@ -251,29 +305,31 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
     @app.get(
         "/api/work-items",
         operation_id="list_work_items",
+        dependencies=[once("project", "q", "limit", "cursor")],
         summary="A page of work items, newest first (keyset pagination)",
         responses={200: {"model": WorkItemPage}, **documented(*FILTERED_READ)},
     )
     async def api_list(
         status: Annotated[list[StatusFilter] | None, StatusQuery] = None,
         priority: Annotated[list[PriorityFilter] | None, PriorityQuery] = None,
+        # Plain strings, empty when absent ("" filters nothing), so the schema says `string`.
         project: Annotated[
-            str | None, Query(max_length=64, pattern=schemas.LINE_PATTERN, description="Project key.")
-        ] = None,
+            str, Query(max_length=64, pattern=schemas.LINE_PATTERN, description="Project key.")
+        ] = "",
         tag: Annotated[list[TagFilter] | None, TagQuery("Items with all of these tags.")] = None,
         any_tag: Annotated[list[TagFilter] | None, TagQuery("Items with at least one of these.")] = None,
         q: Annotated[
-            str | None, Query(max_length=200, pattern=schemas.LINE_PATTERN, description="Text in the title.")
-        ] = None,
+            str, Query(max_length=200, pattern=schemas.LINE_PATTERN, description="Text in the title.")
+        ] = "",
         limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = queries.DEFAULT_PAGE_SIZE,
         cursor: Annotated[
-            str | None,
+            str,
             Query(
                 max_length=40,
                 pattern=schemas.CURSOR_PATTERN,
                 description="`next_cursor` of the previous page; empty or absent for the first.",
             ),
-        ] = None,
+        ] = "",
     ) -> Response:
         return await handlers.work_items(
             ctx,
@@ -299,6 +355,7 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
     @app.get(
         "/api/work-items/{ref}/blockers",
         operation_id="get_work_item_blockers",
+        dependencies=[once("max_depth", "open_only", "limit")],
         summary="Everything the item waits for, transitively",
         responses={200: {"model": Blockers}, **documented(*ITEM_READ)},
     )
@@ -351,3 +408,22 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(ctx.metrics.render(), media_type=ctx.metrics.content_type)
+
+
+def _add_github_routes(app: FastAPI, ctx: WebContext, webhooks: WebhookReceiver) -> None:
+    @app.post(
+        "/api/github/webhook",
+        summary="GitHub webhook deliveries (signed with AILAB_GITHUB_WEBHOOK_SECRET)",
+        status_code=202,
+        responses=WEBHOOK_RESPONSES,
+    )
+    async def github_webhook(request: Request) -> Response:
+        return await webhooks.receive(request)
+
+    @app.get(
+        "/api/sync/status",
+        summary="Last push and pull, pending changes and deliveries, failures, budget",
+        responses=STATUS_RESPONSES,
+    )
+    async def sync_status() -> Response:
+        return await github.status(ctx, webhooks)

@@ -40,10 +40,15 @@ RETRY = {"Retry-After": RETRY_AFTER_SECONDS}
 _LOCATIONS = ("query", "body", "path", "header")
 
 
+def _is_branch(part: str) -> bool:
+    """A location part naming a branch of a union (``constrained-int``, ``CriterionIn``), not a field."""
+    return "-" in part or "[" in part or part[:1].isupper() or part in ("str", "int", "float", "bool")
+
+
 def _field_errors(err: RequestValidationError) -> list[dict[str, str]]:
     out = []
     for error in err.errors():
-        loc = [str(p) for p in error.get("loc", ())]
+        loc = [str(p) for p in error.get("loc", ()) if not _is_branch(str(p))]
         location = loc[0] if loc and loc[0] in _LOCATIONS else "request"
         field = ".".join(loc[1:] if location != "request" else loc)
         message = error.get("msg", "invalid value")

@@ -59,13 +59,15 @@ def _text(params: Params, name: str, max_length: int, rule: re.Pattern[str] = sc
     values = params.get(name)
     if not values:
         return None
-    value = values[-1]  # the last one wins, as in Starlette
-    if len(value) > max_length or not rule.match(value):
+    value = values[0]
+    if len(values) > 1 or len(value) > max_length or not rule.match(value):  # a scalar comes once
         raise Unsupported(name)
     return value
 
 
-def _list(params: Params, name: str, rule: re.Pattern[str], max_length: int = 1000) -> list[str] | None:
+def _list(
+    params: Params, name: str, rule: re.Pattern[str], max_length: int = schemas.MAX_VOCAB_FILTER_LENGTH
+) -> list[str] | None:
     values = params.get(name)
     if not values:
         return None
@@ -81,8 +83,8 @@ def _int(params: Params, name: str, default: int, low: int, high: int) -> int:
     values = params.get(name)
     if not values:
         return default
-    value = values[-1]
-    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+    value = values[0]
+    if len(values) > 1 or not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise Unsupported(name)
     return int(value)
 
@@ -91,7 +93,9 @@ def _bool(params: Params, name: str) -> bool:
     values = params.get(name)
     if not values:
         return False
-    value = values[-1].lower()
+    if len(values) > 1:
+        raise Unsupported(name)
+    value = values[0].lower()
     if value in TRUE:
         return True
     if value in FALSE:

@@ -5,6 +5,9 @@
   cost the database (from ``ailab.db.trace``).
 * ``ailab_db_pool_connections_in_use``: connections checked out of the pool, read at scrape time.
 * ``ailab_summary_cache_total{result}``: summary cache hits and misses (recomputes).
+* ``ailab_github_webhook_deliveries_total{result}``: GitHub deliveries received, replayed,
+  rejected (bad signature), and what applying them gave (applied, stale, deferred, ignored, failed).
+* ``ailab_github_webhook_apply_lag_seconds``: from a delivery's receipt to its apply.
 
 Label children are looked up once per label set and kept (``labels()`` costs a lock and a hash).
 """
@@ -26,6 +29,7 @@ from sqlalchemy.engine import Engine
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 STATEMENT_BUCKETS = (0, 1, 2, 3, 4, 5, 8, 13, 21, 50)
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class WebMetrics:
@@ -59,6 +63,18 @@ class WebMetrics:
         )
         self.summary_hits = self.summary_cache.labels("hit")
         self.summary_misses = self.summary_cache.labels("miss")
+        self.webhook_deliveries = Counter(
+            "ailab_github_webhook_deliveries",
+            "GitHub webhook deliveries by result.",
+            ["result"],
+            registry=self.registry,
+        )
+        self.webhook_lag = Histogram(
+            "ailab_github_webhook_apply_lag_seconds",
+            "Seconds from a webhook delivery's receipt to its apply.",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
         self._route_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         pool_in_use = Gauge(
             "ailab_db_pool_connections_in_use", "Database connections checked out.", registry=self.registry

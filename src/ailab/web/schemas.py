@@ -24,8 +24,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 
+from ailab.queries import MAX_ID as _MAX_ID
 from ailab.vocab import PRIORITIES, STATUSES
 
 # Characters a single line may not hold: C0 and C1 controls (so also tab and line breaks).
@@ -67,25 +68,49 @@ PATTERN_MESSAGES = {
     CURSOR_PATTERN: "pass the next_cursor of a previous page unchanged, or leave it out for the first page",
 }
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on Postgres
+MAX_ID = _MAX_ID  # ids are 32-bit integers on Postgres
 MAX_TAGS = 50
 MAX_DEPENDENCIES = 100
 MAX_CHECKLIST = 100
-MAX_FILTER_VALUES = 20
-MAX_TAG_FILTER_LENGTH = 1000
+# A filter's values and their lengths are bounded so that every request the schema allows fits the
+# server's request line (uvicorn refuses one over 64 KiB): at worst ~40 KiB, percent-encoded.
+MAX_FILTER_VALUES = 10
+MAX_TAG_FILTER_LENGTH = 150
+MAX_VOCAB_FILTER_LENGTH = 100
 
 Status = Literal["todo", "in_progress", "review", "blocked", "done", "cancelled"]
 Priority = Literal["low", "medium", "high", "critical"]
 assert get_args(Status) == STATUSES and get_args(Priority) == PRIORITIES  # one vocabulary
 
+# RFC 3339 date-time, as `format: date-time` says: with a time and an offset (Z or +hh:mm).
+DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(value: object) -> object:
+    # pydantic alone would also take a Unix time (a number, or digits) or a date without time.
+    if not isinstance(value, str) or not DATE_TIME.fullmatch(value):
+        raise ValueError("use an RFC 3339 date-time with an offset, e.g. 2026-12-31T17:00:00Z")
+    return value
+
+
+def _integral(value: object) -> object:
+    # JSON Schema's integer is any number without a fraction: 5.0 is one; "5" and true are not.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Scalars take exactly their JSON type: no "yes" for true, no false for 0 (pydantic's lax mode would).
+Bool = Annotated[bool, Strict()]
+DateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
 Line = Annotated[str, StringConstraints(pattern=LINE_PATTERN)]
 Text = Annotated[str, StringConstraints(pattern=TEXT_PATTERN)]
 NonBlankText = Annotated[str, StringConstraints(pattern=NONBLANK_TEXT_PATTERN)]
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=64)]
-ItemId = Annotated[int, Field(ge=1, le=MAX_ID)]
+ItemId = Annotated[int, Strict(), Field(ge=1, le=MAX_ID), BeforeValidator(_integral)]
 Ref = ItemId | Key
 Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN, max_length=100)]
-Hours = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Hours = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
 
 # Compiled for the fast lane: the same rules as the declarations above.
 LINE = re.compile(LINE_PATTERN)
@@ -99,13 +124,13 @@ CURSOR = re.compile(CURSOR_PATTERN)
 class CriterionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: NonBlankText
-    done: bool = False
+    done: Bool = False
 
 
 class BlockerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: NonBlankText
-    resolved: bool = False
+    resolved: Bool = False
 
 
 def _line(max_length: int, *, nonblank: bool = False) -> object:
@@ -140,14 +165,14 @@ class WorkItemPatch(BaseModel):
     parent: Ref | None = Field(None, description="Parent work item id or key; null: no parent.")
     assignee: Annotated[str, _line(200)] | None = None
     author: Annotated[str, _line(200)] | None = None
-    due_date: datetime | None = None
+    due_date: DateTime | None = None
     estimated_hours: Hours | None = None
     actual_hours: Hours | None = None
     notes: Text | None = None
     file_path: Annotated[str, _line(500)] | None = None
     repository_url: Annotated[str, _line(500)] | None = None
-    is_draft: bool = OMITTED
-    archived: bool = OMITTED
+    is_draft: Bool = OMITTED
+    archived: Bool = OMITTED
     tags: list[Tag] = Field(
         OMITTED,
         max_length=MAX_TAGS,

@@ -76,6 +76,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def warn_if_exposed(host: str, settings: Settings) -> None:
+    """Say clearly what binding beyond loopback exposes (the default, 127.0.0.1, exposes nothing)."""
+    if is_loopback(host):
+        return
+    if settings.api_token:
+        log.warning(
+            "serving on %s, reachable from other machines: anyone who reaches it can read every work item; "
+            "writes need the bearer token (AILAB_API_TOKEN).",
+            host,
+        )
+    else:
+        log.warning(
+            "serving on %s WITHOUT AILAB_API_TOKEN, reachable from other machines: anyone who reaches it can "
+            "read every work item (writes are disabled). Bind to 127.0.0.1 (the default) unless this is meant, "
+            "and set AILAB_API_TOKEN to enable writes.",
+            host,
+        )
+
+
 def serve(
     *,
     host: str = "127.0.0.1",
@@ -116,12 +135,7 @@ def serve(
             f"The database {shown} does not answer or has no ailab schema ({type(err).__name__}); "
             "run `ailab db upgrade` (and `ailab db seed` for demo data) first."
         ) from None
-    if not is_loopback(host):
-        log.warning(
-            "serving on %s, reachable from other machines; writes %s",
-            host,
-            "need the bearer token" if settings.api_token else "are disabled (no AILAB_API_TOKEN)",
-        )
+    warn_if_exposed(host, settings)
     options: dict[str, Any] = {
         "host": host,
         "port": port,

@@ -15,6 +15,16 @@ from starlette.types import Receive, Scope, Send
 from ailab.clock import Clock
 from ailab.sync.simulator.config import SimulatorConfig
 from ailab.sync.simulator.graphql_api import handle_graphql, schema
+from ailab.sync.simulator.hook_routes import (
+    AS_USER_PATH,
+    DELIVERIES_PEEK_PATH,
+    FAULTS_PATH,
+    HOOK_ROUTES,
+    ISSUE_PEEK_PATH,
+    AsUserEndpoint,
+    PeekEndpoint,
+    WebhookFaultsEndpoint,
+)
 from ailab.sync.simulator.rest import ROUTES, RestRoute
 from ailab.sync.simulator.rest_pipeline import handle_rest
 from ailab.sync.simulator.simulator import DOCS, GitHubSimulator
@@ -57,7 +67,13 @@ def create_app(
     """A Starlette app serving a new ``GitHubSimulator`` (or the given one) at ``app.state.sim``."""
     sim = simulator if simulator is not None else GitHubSimulator(config, clock)
     schema()  # build the GraphQL schema now, not on the first request
-    routes = [Route(r.starlette_path, _RestEndpoint(sim, r), methods=[r.method]) for r in ROUTES]
+    routes = [
+        Route(r.starlette_path, _RestEndpoint(sim, r), methods=[r.method]) for r in (*ROUTES, *HOOK_ROUTES)
+    ]
+    routes.append(Route(AS_USER_PATH, AsUserEndpoint(sim), methods=["PATCH"]))
+    routes.append(Route(FAULTS_PATH, WebhookFaultsEndpoint(sim), methods=["POST"]))
+    routes.append(Route(ISSUE_PEEK_PATH, PeekEndpoint(sim, "issue"), methods=["GET"]))
+    routes.append(Route(DELIVERIES_PEEK_PATH, PeekEndpoint(sim, "deliveries"), methods=["GET"]))
     routes.append(Route("/graphql", _GraphQLEndpoint(sim), methods=["POST"]))
     routes.append(Route("/{path:path}", _NotFound(sim)))
     app = Starlette(routes=routes)

@@ -9,6 +9,7 @@ import typer
 from ailab.errors import ConfigError
 from ailab.settings import Secret
 from ailab.sync.simulator.config import FaultConfig, SimulatorConfig
+from ailab.sync.simulator.webhooks import WebhookConfig, WebhookFaults
 
 
 def github_sim(
@@ -42,6 +43,30 @@ def github_sim(
         False, "--fault-writes-only", help="Random faults only on writes."
     ),
     hang_seconds: float = typer.Option(0.0, "--hang-seconds", min=0, help="Wait before a timeout fault."),
+    webhook_url: str = typer.Option(
+        "",
+        "--webhook-url",
+        help="Send signed issues deliveries here (e.g. http://127.0.0.1:8000/api/github/webhook).",
+    ),
+    webhook_secret: str = typer.Option(
+        "", "--webhook-secret", help="The webhook secret (or --webhook-secret-env)."
+    ),
+    webhook_secret_env: str = typer.Option(
+        "", "--webhook-secret-env", help="Name of an environment variable holding the webhook secret."
+    ),
+    webhook_drop: float = typer.Option(0.0, "--webhook-drop", min=0, max=1, help="Fault: never send."),
+    webhook_duplicate: float = typer.Option(
+        0.0, "--webhook-duplicate", min=0, max=1, help="Fault: send twice."
+    ),
+    webhook_delay: float = typer.Option(0.0, "--webhook-delay", min=0, max=1, help="Fault: send late."),
+    webhook_delay_seconds: float = typer.Option(2.0, "--webhook-delay-seconds", min=0),
+    webhook_reorder: float = typer.Option(
+        0.0, "--webhook-reorder", min=0, max=1, help="Fault: hold back until the next one went."
+    ),
+    webhook_wrong_signature: float = typer.Option(
+        0.0, "--webhook-wrong-signature", min=0, max=1, help="Fault: sign with another key."
+    ),
+    webhook_seed: int = typer.Option(0, "--webhook-seed", help="Seed of the webhook fault RNG."),
     token_env: str = typer.Option(
         "",
         "--token-env",
@@ -59,6 +84,32 @@ def github_sim(
                 f"--token-env {token_env}: that environment variable is empty or unset; set it."
             )
         token = Secret(raw)
+    webhook = None
+    if webhook_url:
+        secret = webhook_secret
+        if webhook_secret_env:
+            secret = os.environ.get(webhook_secret_env, "")
+            if not secret:
+                raise ConfigError(
+                    f"--webhook-secret-env {webhook_secret_env}: that variable is empty or unset; set it."
+                )
+        if not secret:
+            raise ConfigError(
+                "--webhook-url needs the secret: give --webhook-secret or --webhook-secret-env."
+            )
+        webhook = WebhookConfig(
+            webhook_url,
+            Secret(secret),
+            WebhookFaults(
+                drop=webhook_drop,
+                duplicate=webhook_duplicate,
+                delay=webhook_delay,
+                delay_seconds=webhook_delay_seconds,
+                reorder=webhook_reorder,
+                wrong_signature=webhook_wrong_signature,
+                seed=webhook_seed,
+            ),
+        )
     config = SimulatorConfig(
         rest_limit_per_hour=rest_limit,
         graphql_points_per_hour=graphql_limit,
@@ -81,6 +132,9 @@ def github_sim(
             hang_seconds=hang_seconds,
         ),
         token=token,
+        webhook=webhook,
     )
     typer.echo(f"GitHub simulator on http://{host}:{port} (REST, and GraphQL at /graphql); Ctrl+C stops it.")
+    if webhook is not None:
+        typer.echo(f"Webhook: signed issues deliveries to {webhook.url} (hook id {webhook.hook_id}).")
     serve(host, port, config)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ailab.errors import ConfigError
 from ailab.settings import Secret
+from ailab.sync.simulator.webhooks import WebhookConfig
 
 
 class FaultKind(enum.StrEnum):
@@ -137,6 +138,8 @@ class SimulatorConfig:
     html_url: str = "https://github.com"
     login: str = "ailab-bot"
     """The authenticated user, shown as each issue's ``user``."""
+    webhook: WebhookConfig | None = None
+    """A repository webhook: signed ``issues`` deliveries to its URL (``simulator.webhooks``)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.token, str):  # accept a plain string from callers; never keep it bare

@@ -78,9 +78,10 @@ class RestRoute:
     @property
     def starlette_path(self) -> str:
         """The template with typed parameters, for Starlette's router."""
-        return self.template.replace("{issue_number}", "{issue_number:int}").replace(
-            "{issue_id}", "{issue_id:int}"
-        )
+        path = self.template
+        for name in ("issue_number", "issue_id", "hook_id", "delivery_id"):
+            path = path.replace("{" + name + "}", "{" + name + ":int}")
+        return path
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
+import httpx
 import orjson
 from starlette.types import Receive, Scope, Send
 
@@ -25,6 +26,7 @@ from ailab.sync.simulator.limits import HourlyBudget, Limits, Refusal
 from ailab.sync.simulator.model import Issue, Repo
 from ailab.sync.simulator.rest_shapes import Shapes
 from ailab.sync.simulator.state import World
+from ailab.sync.simulator.webhooks import WebhookConfig, WebhookSender
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -50,6 +52,17 @@ class GitHubSimulator:
         self._request_ids = itertools.count(1)
         token = self.config.token
         self._token = token.reveal().encode() if token else None
+        self.webhooks: WebhookSender | None = None
+        if self.config.webhook is not None:
+            self.enable_webhooks(self.config.webhook)
+
+    def enable_webhooks(
+        self, config: WebhookConfig, transport: httpx.AsyncBaseTransport | None = None
+    ) -> WebhookSender:
+        """Send signed ``issues`` deliveries for every change from now on (``transport``: in-process)."""
+        self.webhooks = WebhookSender(self, config, transport)
+        self.world.listener = self.webhooks.issue_event
+        return self.webhooks
 
     def __repr__(self) -> str:
         return f"<GitHubSimulator repos={len(self.world.repos)} requests={self.counters.total}>"

@@ -8,12 +8,13 @@ consistent. Both the REST and the GraphQL layer call the same methods, which rai
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ailab.clock import Clock
 from ailab.sync.simulator.model import Issue, Label, Repo, SimError, parse_node_id
 
+IssueListener = Callable[[str, Issue, "dict[str, Any] | None"], None]
 MAX_BLOCKED_BY = 50
 MAX_SUB_ISSUES = 100
 MAX_SUB_ISSUE_DEPTH = 8
@@ -37,6 +38,11 @@ class World:
         self._issue_ids = itertools.count(100_000_001)
         self._label_ids = itertools.count(600_000_001)
         self._repo_ids = itertools.count(900_000_001)
+        self.listener: IssueListener | None = None  # told of each issue change (the webhook)
+
+    def _event(self, action: str, issue: Issue, extra: dict[str, Any] | None = None) -> None:
+        if self.listener is not None:
+            self.listener(action, issue, extra)
 
     def now(self) -> int:
         """The simulator clock's time in whole seconds (GitHub's timestamps have no fraction)."""
@@ -180,6 +186,7 @@ class World:
         repo.changed()
         if parent is not None:
             self.add_sub_issue(parent, issue)
+        self._event("opened", issue)
         return issue
 
     def edit(
@@ -187,6 +194,7 @@ class World:
     ) -> bool:
         """Change title/body/labels (``None``/``...`` = keep); touch only when something changed."""
         changed = False
+        before_title, before_body, before_labels = issue.title, issue.body, dict(issue.labels)
         if title is not None:
             if isinstance(title, int) and not isinstance(title, bool):
                 title = str(title)
@@ -205,6 +213,19 @@ class World:
                 issue.labels, changed = new, True
         if changed:
             self._changed(issue)
+            edits: dict[str, Any] = {}
+            if issue.title != before_title:
+                edits["title"] = {"from": before_title}
+            if issue.body != before_body:
+                edits["body"] = {"from": before_body}
+            if edits:
+                self._event("edited", issue, {"changes": edits})
+            for label in issue.labels.values():
+                if label.id not in before_labels:
+                    self._event("labeled", issue, {"label": label})
+            for label in before_labels.values():
+                if label.id not in issue.labels:
+                    self._event("unlabeled", issue, {"label": label})
         return changed
 
     def set_state(
@@ -238,6 +259,7 @@ class World:
             related.append(issue.parent)
         for other in related:
             other.rest_bytes = None
+        self._event("closed" if state == "closed" else "reopened", issue)
         return True
 
     def add_labels(self, issue: Issue, labels: Iterable[Label]) -> bool:
@@ -247,6 +269,7 @@ class World:
             if label.id not in issue.labels:
                 issue.labels[label.id] = label
                 added = True
+                self._event("labeled", issue, {"label": label})
         if added:
             self._changed(issue)
         return added
@@ -257,6 +280,7 @@ class World:
         for label in labels:
             if issue.labels.pop(label.id, None) is not None:
                 removed = True
+                self._event("unlabeled", issue, {"label": label})
         if removed:
             self._changed(issue)
         return removed

@@ -400,6 +400,54 @@
     }
   }
 
+  // ---- GitHub sync status (/api/sync/status) ------------------------------------------------------
+
+  function when(iso) {
+    return iso ? new Date(iso).toLocaleString() : "never";
+  }
+
+  function fact(list, label, value) {
+    const wrap = document.createElement("div");
+    const dt = document.createElement("dt");
+    const dd = document.createElement("dd");
+    dt.textContent = label;
+    dd.textContent = value;
+    wrap.append(dt, dd);
+    list.append(wrap);
+  }
+
+  async function loadSync() {
+    const status = await fetchJSON("/api/sync/status");
+    const facts = $("sync-facts");
+    const failures = $("sync-failures");
+    facts.replaceChildren();
+    failures.replaceChildren();
+    const deliveries = status.deliveries;
+    $("sync-webhooks").textContent = deliveries.webhooks_enabled ? "webhooks on" : "webhooks off";
+    for (const repo of status.repositories) {
+      const budget = repo.budget ? `${repo.budget.remaining} / ${repo.budget.limit}` : "unknown";
+      const pending = repo.pending_local_changes === null ? "unknown" : String(repo.pending_local_changes);
+      fact(facts, "repository", repo.repository);
+      fact(facts, "last push", when(repo.last_push_at));
+      fact(facts, "last pull", when(repo.last_pull_at));
+      fact(facts, "pending local changes", pending);
+      fact(facts, "budget left", budget);
+      fact(facts, "watcher", repo.watcher ? repo.watcher.holder : "none");
+      for (const failure of repo.failures) {
+        const li = document.createElement("li");
+        li.textContent = `${failure.item}: ${failure.reason}`;
+        failures.append(li);
+      }
+    }
+    fact(facts, "pending deliveries", String(deliveries.pending));
+    fact(facts, "failed deliveries", String(deliveries.counts.failed));
+    for (const failure of deliveries.failures.slice(0, 5)) {
+      const li = document.createElement("li");
+      li.textContent = `delivery ${failure.guid} (${failure.event}/${failure.action || "-"}): ${failure.reason}`;
+      failures.append(li);
+    }
+  }
+
   async function refresh() {
     if (refreshing || paused) return;
     refreshing = true;
@@ -408,6 +456,7 @@
       summary = await fetchJSON("/api/summary");
       paintSummary(summary);
       if (pagesShown <= 1) await loadTable({ quiet: true });
+      await loadSync().catch((error) => console.warn("sync status failed:", error.message));
       indicator.classList.remove("error");
       indicator.dataset.refreshes = String(Number(indicator.dataset.refreshes) + 1);
       $("refresh-text").textContent = `Updated ${new Date().toLocaleTimeString()}`;
@@ -447,5 +496,6 @@
   paintSummary(summary);
   $("refresh-text").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   loadTable();
+  loadSync().catch((error) => console.warn("sync status failed:", error.message));
   setInterval(tick, 250);
 })();
