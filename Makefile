@@ -40,8 +40,11 @@ serve: $(STAMP)
 
 # JupyterLab on notebooks/ with the project's kernel: its "Python 3" kernel is this .venv's Python.
 LAB_PORT ?= 8888
+LAB_ARGS ?=
+# Jupyter refuses to run as root unless told (containers often are root).
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) $(LAB_ROOT) $(LAB_ARGS)
 
 # schemathesis (default checks and phases, 100 cases per operation, seeds 1 and 2) against a served,
 # seeded scratch instance with writes enabled, on SQLite and Postgres; reports in reports/fuzz/.

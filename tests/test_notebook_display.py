@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from IPython.core.formatters import DisplayFormatter
 from rich.console import Console
+from sqlalchemy.engine import Engine
 
 from ailab.cli.steps import animated, steps
 from ailab.notebook.outputs import image_count, notebook_problems, output_problems
@@ -257,3 +258,38 @@ def test_nan_figures_do_not_break_the_reprs(tmp_path: Path) -> None:
     summary["checks"][0]["value"] = None
     summary["rps"] = math.nan
     assert "-" in summary._repr_html_()
+
+
+def test_profile_view_is_pyinstruments_page_with_a_plain_text_fallback() -> None:
+    from pyinstrument import Profiler
+
+    from ailab.notebook.profiles import profile_view
+
+    profiler = Profiler(interval=0.0001)
+    with profiler:
+        sum(i * i for i in range(200_000))
+    view = profile_view(profiler, height=300)
+    mimes = _mimes(view)
+    page = str(mimes["text/html"])
+    assert page.startswith("<iframe srcdoc=") and 'height="300"' in page and "&lt;html" in page.lower()
+    assert "\x1b" not in str(mimes["text/plain"]) and "Recorded" in str(mimes["text/plain"])
+    assert output_problems([{"output_type": "display_data", "data": mimes}]) == []
+
+
+def test_in_process_dashboard_rows_run_inside_a_running_loop(sqlite_engine: Engine, tmp_path: Path) -> None:
+    # A notebook kernel runs an event loop in its main thread; a second one cannot run there.
+    import asyncio
+
+    from ailab.db.seed import seed_database
+    from ailab.perf.bench_web import _in_process
+    from ailab.perf.registry import BenchContext
+    from ailab.settings import Settings
+
+    seed_database(sqlite_engine, items=100, seed=3)
+    ctx = BenchContext(Settings(), sqlite_engine.url.render_as_string(), 100, tmp_path, quick=True)
+
+    async def in_a_kernel() -> list[Measurement]:
+        return _in_process(ctx, baseline_ms=1.0)
+
+    rows = asyncio.run(in_a_kernel())
+    assert rows and all(r.n > 0 and r.p50 > 0 for r in rows)

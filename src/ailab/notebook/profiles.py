@@ -24,7 +24,7 @@ class ProfileView:
     def _repr_html_(self) -> str:
         return (
             f'<iframe srcdoc="{html.escape(self.page)}" width="100%" height="{self.height}" '
-            'style="border:1px solid #d9e2ec;resize:vertical" sandbox="allow-scripts"></iframe>'
+            'style="border:1px solid #d9e2ec;resize:vertical"></iframe>'
         )
 
     def __repr__(self) -> str:

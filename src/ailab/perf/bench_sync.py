@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,14 +153,18 @@ def measure_sync(
     baseline_sample: int | None = None,
     database_url: str | None = None,
     latency: float = LATENCY,
+    on_progress: Callable[[str], None] | None = None,
 ) -> SyncFigures:
-    """Run the whole measurement (see the module docstring); sizes are the caller's."""
+    """Run the whole measurement (see the module docstring); sizes are the caller's.
+
+    ``on_progress`` hears the name of each step as it starts (e.g. a notebook's progress lines).
+    """
     figures = SyncFigures(items=items, latency_ms=latency * 1000)
     with scratch_database(database_url, "sync_bench") as url, ExitStack() as stack:
         engine = get_engine(url)
         upgrade(engine)
         seed_database(engine, items=items, seed=42)
-        phase = _Phases(figures.phases)
+        phase = _Phases(figures.phases, on_progress)
         with phase("prefill remote (simulator process)"):
             api_url = stack.enter_context(serve_subprocess(url, repository=REPO, latency=latency))
         config = SyncConfig(api_url=api_url, token=Secret(TEST_TOKEN), default_repo=parse_repo(REPO))
@@ -209,11 +213,14 @@ def measure_sync(
 class _Phases:
     """``with phases("name"):`` records the block's wall time under ``name``."""
 
-    def __init__(self, into: dict[str, float]) -> None:
+    def __init__(self, into: dict[str, float], on_start: Callable[[str], None] | None = None) -> None:
         self.into = into
+        self.on_start = on_start
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
+        if self.on_start is not None:
+            self.on_start(name)
         started = time.perf_counter()
         try:
             yield

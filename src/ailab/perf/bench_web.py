@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,17 @@ def _baseline(ctx: BenchContext) -> tuple[float, dict[str, float]]:
 
 
 def _in_process(ctx: BenchContext, baseline_ms: float) -> list[Measurement]:
+    """The in-process rows, on an event loop of their own; from inside a running loop (a notebook
+    kernel runs one), in a worker thread, since a second loop cannot run in the same thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _in_process_on_new_loop(ctx, baseline_ms)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ailab-bench-web") as pool:
+        return pool.submit(_in_process_on_new_loop, ctx, baseline_ms).result()
+
+
+def _in_process_on_new_loop(ctx: BenchContext, baseline_ms: float) -> list[Measurement]:
     from ailab.web import create_app
 
     settings = ctx.settings.with_(database_url=ctx.database_url, summary_cache_seconds=3600.0, api_token=None)
