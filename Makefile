@@ -9,7 +9,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	&& { echo $$p; break; }; done)
 PYTEST_WORKERS ?= 2
 
-.PHONY: report test lint typecheck unit notebooks serve lab fuzz clean venv
+.PHONY: report test lint typecheck unit notebooks serve lab fuzz clean venv soak
 
 venv: $(STAMP)
 
@@ -34,6 +34,11 @@ unit: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -q tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 test: lint typecheck unit
+
+# The sync's model-based test at soak size (AILAB_SYNC_SOAK_EXAMPLES x AILAB_SYNC_SOAK_STEPS).
+soak: $(STAMP)
+	AILAB_SYNC_SOAK_EXAMPLES=$${AILAB_SYNC_SOAK_EXAMPLES:-200} AILAB_SYNC_SOAK_STEPS=$${AILAB_SYNC_SOAK_STEPS:-50} \
+		$(BIN)/pytest -q -s -p no:cacheprovider tests/test_sync_model.py
 
 serve: $(STAMP)
 	$(BIN)/ailab serve

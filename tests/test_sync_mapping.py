@@ -219,9 +219,10 @@ def test_config_names_what_to_fix() -> None:
 def test_report_rows_from_figures() -> None:
     from ailab.perf.baselines_sync import BaselineRun
     from ailab.perf.bench_sync import SyncFigures, extrapolated_push_hours, measurements
-    from ailab.sync.engine import SyncSummary
+    from ailab.sync.summary import SyncSummary
 
-    unchanged = SyncSummary(requests=1, reads=1, not_modified=1, seconds=0.8)
+    probe = {"octo-org/tracker": {"verdict": "agreed", "requests": 1}}
+    unchanged = SyncSummary(requests=2, reads=2, not_modified=1, seconds=0.8, probe=probe)
     changed = SyncSummary(
         requests=51, reads=1, writes=50, write_requests=50, items_written=1000, seconds=50.0
     )
@@ -234,7 +235,9 @@ def test_report_rows_from_figures() -> None:
     )  # fmt: skip
     rows = {m.name: m for m in measurements(figures, 100_000)}
     assert rows["re-sync 10,000 items, nothing changed"].verdict() == "met"
-    assert rows["re-sync, nothing changed: read requests per 100 items"].p50 == pytest.approx(0.01)
+    assert rows["re-sync, nothing changed: read requests per 100 items"].p50 == pytest.approx(0.02)
+    drift_probe = rows["re-sync 10,000 items, nothing changed: drift probe requests"]
+    assert drift_probe.p50 == 1 and drift_probe.verdict() == "met" and "agreed" in drift_probe.note
     per_changed = rows["re-sync 10,000 items, 10% changed: per changed item"]
     assert per_changed.p50 == pytest.approx(50.0) and per_changed.ratio == pytest.approx(21.0)
     assert per_changed.verdict() == "met"  # <= 100 ms and <= baseline / 20

@@ -155,3 +155,20 @@ async def test_a_stop_during_a_long_run_abandons_it_safely_after_the_grace(seede
     summary = await gh.sync(seeded)
     assert not summary.failed
     assert compare_remote(seeded, gh).ok
+
+
+def test_a_second_watch_from_the_command_line_exits_5_naming_the_holder(seeded: Engine) -> None:
+    from typer.testing import CliRunner
+
+    from ailab.cli import app
+
+    acquire_lock(seeded, [REPO], "ops-box pid 4242", stale_after=120)
+    env = {
+        "AILAB_DATABASE_URL": str(seeded.url),
+        "GITHUB_TOKEN": TEST_TOKEN,
+        "AILAB_GITHUB_REPO": REPO,
+        "AILAB_GITHUB_API_URL": "http://127.0.0.1:9",  # never reached: the lock is refused first
+    }
+    result = CliRunner().invoke(app, ["sync", "--watch"], env=env)
+    assert result.exit_code == 5
+    assert "ops-box pid 4242" in result.output and TEST_TOKEN not in result.output

@@ -65,6 +65,8 @@ class GitHubAuthError(GitHubError):
 class RateLimitedError(GitHubError):
     """GitHub kept rate-limiting us past the retry budget."""
 
+    reset_at: float | None = None  # epoch seconds when GitHub said its budget frees up, if it did
+
 
 class GitHubNotFoundError(GitHubError):
     """GitHub answered 404: the repository or issue does not exist, or the token cannot see it."""

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from types import TracebackType
+from typing import Any, NoReturn
 
+import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ailab.cli.steps import animated
-from ailab.errors import AilabError
+from ailab.errors import AilabError, ConfigError
 from ailab.settings import get_settings
+from ailab.sync.audit import Audit, check, readonly_engine
 from ailab.sync.config import SyncConfig, parse_repo
-from ailab.sync.engine import SyncOptions, SyncSummary, sync
+from ailab.sync.engine import SyncOptions, sync
 from ailab.sync.plan import Kind, Plan
+from ailab.sync.summary import EXIT_CONFIG, SyncSummary
 
 console = Console()
 err_console = Console(stderr=True)
@@ -95,7 +100,17 @@ def sync_cmd(
     prefer_remote: bool = typer.Option(
         False, "--prefer-remote", help="In a conflict, GitHub's title/body/labels win (state always does)."
     ),
-    full: bool = typer.Option(False, "--full", help="Read every issue page, not only what changed."),
+    full: bool = typer.Option(
+        False, "--full", help="Reconcile: read every issue page without conditional headers."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print a machine-readable summary on stdout (no progress bar, no table)."
+    ),
+    audit: bool = typer.Option(
+        False,
+        "--check",
+        help="Read-only audit: list drift between items and GitHub, item by item; write nothing.",
+    ),
     repo: str | None = typer.Option(None, "--repo", help="owner/name (default: AILAB_GITHUB_REPO)."),
     database_url: str | None = typer.Option(None, "--database-url", help="Default: AILAB_DATABASE_URL."),
     watch: bool = typer.Option(
@@ -119,6 +134,10 @@ def sync_cmd(
     Conflicts: GitHub wins for open/closed; the database wins for title, body, labels.
 
     Without --pull, changes made on GitHub are never overwritten: they wait for a --pull run.
+
+    Exit codes: 0 everything planned was done; 1 some items failed or were left behind (named);
+    2 configuration or authentication error; 3 stopped at GitHub's rate limit with work left;
+    4 --check found drift.
     """
     try:
         settings = get_settings()
@@ -133,21 +152,71 @@ def sync_cmd(
             code = run_watch(settings, poll_seconds=poll_seconds, debounce=debounce)
             raise typer.Exit(code)
         config = SyncConfig.from_settings(settings)
+        if audit:
+            if dry_run or pull or full or limit is not None or prefer_remote:
+                raise ConfigError(
+                    "--check only reads; use it without --dry-run, --pull, --full, --limit, --prefer-remote."
+                )
+            report = check(readonly_engine(settings.database_url), config)
+            _print_audit(report, as_json)
+            raise typer.Exit(report.exit_code)
         options = SyncOptions(dry_run=dry_run, pull=pull, prefer_remote=prefer_remote, limit=limit, full=full)
         from ailab.db import get_engine
 
         engine = get_engine(settings.database_url, settings)
-        if dry_run:
+        if dry_run or as_json:
             summary = sync(engine, config, options)
         else:
             with RichSyncProgress(console) as progress:
                 summary = sync(engine, config, options, progress=progress)
     except AilabError as err:
+        fail(err, as_json)
+    if as_json:
+        emit_json(summary.to_json())
+    else:
+        if dry_run:
+            _print_plan(summary)
+        _print_summary(summary)
+        if not summary.ok:
+            err_console.print(f"[bold red]sync incomplete[/] (exit {summary.exit_code}): {summary.verdict()}")
+    raise typer.Exit(summary.exit_code)
+
+
+def fail(err: AilabError, as_json: bool) -> NoReturn:
+    """A configuration, authentication or GitHub error that ended the command: exit 2."""
+    if as_json:
+        emit_json(
+            {"ok": False, "exit_code": EXIT_CONFIG, "error": str(err), "error_type": type(err).__name__}
+        )
+    else:
         err_console.print(f"[bold red]error:[/] {err}", highlight=False)
-        raise typer.Exit(2) from None
-    if dry_run:
-        _print_plan(summary)
-    _print_summary(summary)
+    raise typer.Exit(EXIT_CONFIG) from None
+
+
+def emit_json(data: dict[str, Any]) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.flush()
+
+
+def _print_audit(report: Audit, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.to_json())
+        return
+    table = Table("item", "drift", "detail", show_edge=False, title="sync --check (read-only)")
+    for drift in report.drift:
+        table.add_row(drift.item, drift.kind, drift.detail)
+    if report.drift:
+        console.print(table)
+    kinds = ", ".join(f"{kind} {n:,}" for kind, n in report.kinds().items())
+    line = f"{report.items:,} items, {report.issues:,} issues read, {report.requests:,} requests: "
+    if report.drift:
+        err_console.print(
+            f"[bold red]drift[/] (exit {report.exit_code}): {line}{len(report.drift):,} ({kinds}); "
+            "`ailab sync` repairs what it can (add --pull to take GitHub's edits).",
+            highlight=False,
+        )
+    else:
+        console.print(f"[green]no drift[/]: {line}every item matches its issue.", highlight=False)
 
 
 def _print_plan(summary: SyncSummary) -> None:
@@ -182,7 +251,12 @@ def _print_summary(summary: SyncSummary) -> None:
     for conflict in summary.conflicts:
         console.print(f"[yellow]conflict[/] {conflict.describe()}")
     for key, why in sorted(summary.failed.items()):
-        console.print(f"[red]failed[/] {key}: {why}")
+        console.print(f"[red]failed[/] {key}: {why}", highlight=False)
+    left = sorted(summary.left.items())
+    for key, why in left[:PLAN_ROWS]:
+        console.print(f"[yellow]not attempted[/] {key}: {why}", highlight=False)
+    if len(left) > PLAN_ROWS:
+        console.print(f"... and {len(left) - PLAN_ROWS:,} more not attempted (all listed by --json)")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,6 @@
 """``ailab sync --watch``: run the watcher until SIGINT/SIGTERM (see ``ailab.sync.watch``).
 
-Exit codes: 0 after a clean stop; 4 when another watcher holds a repository (its holder is
+Exit codes: 0 after a clean stop; 5 when another watcher holds a repository (its holder is
 named); 2 for configuration errors (as every ``ailab`` command).
 """
 
@@ -13,10 +13,10 @@ from rich.console import Console
 
 from ailab.settings import Settings
 from ailab.sync.config import SyncConfig
-from ailab.sync.engine import SyncSummary
+from ailab.sync.summary import SyncSummary
 from ailab.sync.watch import Watcher, WatchLockedError, WatchOptions
 
-EXIT_LOCKED = 4
+EXIT_LOCKED = 5  # 0-4 are the exit codes of a single `ailab sync` run
 console = Console()
 err_console = Console(stderr=True)
 

@@ -7,7 +7,8 @@ have made (writing 10,000 issues through the API at GitHub's pace takes hours), 
 adopts them by marker, reading only. Then, all with GitHub's pacing on (1 s between writes,
 80 creations/min, 500/h):
 
-* re-sync with nothing changed (steady state: the last run's own writes already confirmed);
+* re-sync with nothing changed (steady state: the last run's own writes already confirmed), and
+  the requests its drift probe cost;
 * a full listing, for read calls per second;
 * the old pattern (one create per item, then ``sleep(1)``) on a small sample: the baseline;
 * re-sync with 10% of the items changed;
@@ -51,10 +52,11 @@ from ailab.perf.timing import percentile
 from ailab.settings import Secret
 from ailab.sync.client import GitHubClient
 from ailab.sync.config import SyncConfig, parse_repo
-from ailab.sync.engine import SyncOptions, SyncSummary, run_blocking, run_sync
+from ailab.sync.engine import SyncOptions, run_blocking, run_sync
 from ailab.sync.harness import TEST_TOKEN, SimulatedGitHub, prefill_remote, serve_subprocess
 from ailab.sync.remote import read_listing
 from ailab.sync.store import SyncStore
+from ailab.sync.summary import SyncSummary
 
 REPO = "octo-org/tracker"
 BASELINE_REPO = "octo-org/baseline"
@@ -177,7 +179,8 @@ def measure_sync(
             for _ in range(6):  # a quiet repository, until one conditional read is all it takes
                 time.sleep(1.1)  # GitHub's clock moves on (its timestamps have whole seconds)
                 settle = _sync(engine, config)
-                if settle.requests <= 1 and settle.writes == 0:
+                # one conditional read answered 304, plus the drift probe's one query
+                if settle.requests <= 2 and settle.not_modified >= 1 and settle.writes == 0:
                     break
         figures.setup_seconds = sum(figures.phases.values())
         with phase("re-sync, nothing changed (x3)"):
@@ -289,6 +292,21 @@ def measurements(figures: SyncFigures, report_items: int) -> list[Measurement]:
                 f"primary limit), {unchanged.writes} writes; {figures.latency_ms:.0f} ms added latency"
             ),
             extra={"key": "resync_unchanged", "requests": unchanged.requests, "writes": unchanged.writes},
+        )
+    )
+    probe = unchanged.probe.get(REPO, {})
+    rows.append(
+        Measurement(
+            group="sync",
+            name=f"re-sync {n:,} items, nothing changed: drift probe requests",
+            unit="req",
+            p50=float(probe.get("requests", math.nan)),
+            goal=Target(2.0, "req", "<=", source="issue"),
+            note=(
+                "one GraphQL query (repository id, issue and label counts) compared with what the last run "
+                f"left: {probe.get('verdict', 'not run')}; a disagreement escalates to a full reconciliation"
+            ),
+            extra={"key": "drift_probe", "requests": probe.get("requests"), "verdict": probe.get("verdict")},
         )
     )
     rows.append(

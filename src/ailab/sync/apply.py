@@ -18,10 +18,12 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypeVar
 
 from ailab.clock import Clock
 from ailab.errors import AmbiguousWriteError, GitHubError, GitHubUnavailableError
@@ -44,7 +46,18 @@ from ailab.sync.store import Link, LinkedIssue, SyncStore
 log = logging.getLogger(__name__)
 
 ROUNDS = 3  # attempts per item for updates and edges within one run
+UNAVAILABLE_IN_A_ROW = 3  # write chunks GitHub failed past the client's retries before the run stops
+T = TypeVar("T")
 CREATE_TRIES = 3
+_UNRESOLVED = re.compile(r"global id of '([^']+)'")
+
+
+def unresolved_node(error: dict[str, object] | None) -> str | None:
+    """The node id a GraphQL ``NOT_FOUND`` error could not resolve (a deleted issue or label)."""
+    if not error or error.get("type") != "NOT_FOUND":
+        return None
+    found = _UNRESOLVED.search(str(error.get("message", "")))
+    return found.group(1) if found else None
 
 
 @dataclass
@@ -52,7 +65,9 @@ class Outcome:
     """What applying did, for the summary."""
 
     created: int = 0
+    recreated: int = 0
     adopted: int = 0
+    moved: int = 0
     updated: int = 0
     closed: int = 0
     reopened: int = 0
@@ -62,6 +77,8 @@ class Outcome:
     write_requests: int = 0
     items_written: int = 0  # items carried by update/edge write requests
     failed: dict[str, str] = field(default_factory=dict)  # key -> why
+    done: set[str] = field(default_factory=set)  # keys whose planned writes all finished
+    recreated_keys: set[str] = field(default_factory=set)
 
 
 Advance = Callable[[str, int], None]
@@ -129,6 +146,14 @@ class Applier:
         self.advance = advance
         self.outcome = Outcome()
         self.created_now: set[str] = set()  # keys created in this run: no edges yet
+        self.created_numbers: list[int] = []  # numbers of the issues this run created
+        self.labels_created = 0
+        self.vanished: dict[int, LocalItem] = {}  # items whose issue node GitHub no longer resolves
+        self.recreating: set[str] = set()  # keys whose vanished issue is being replaced
+        self._labels_stale = False  # a cached label node id did not resolve: re-read them by name
+        self.vanished_nodes: set[str] = set()  # other issues' node ids that no longer resolve
+        self._edges_unfinished: set[str] = set()
+        self._unavailable_in_a_row = 0
         self._repo_id: str | None = None
         self._labels: dict[str, str] | None = None
 
@@ -179,13 +204,51 @@ class Applier:
             if isinstance(label, dict):
                 created[str(label["name"])] = str(label["id"])
         self.store.save_labels(self.repository, created)
+        self.labels_created += len(created)
         self._labels.update({n.lower(): i for n, i in created.items()})
         return [n for n in names if n.lower() not in self._labels]
+
+    async def reload_labels(self) -> set[str]:
+        """Re-read the repository's labels by name, replacing the cache.
+
+        Returns the lower-case names cached before that GitHub no longer has under the cached
+        node id (deleted, or deleted and made again): their issues lost them.
+        """
+        cached = self.store.labels(self.repository)
+        found = await list_labels(self.client, self.repository)
+        present = {n.lower(): i for n, i in found.items()}
+        lost = {n for n, i in cached.items() if present.get(n) != i}
+        self.store.forget_labels(self.repository, lost)
+        self.store.save_labels(self.repository, found)
+        self._labels = present
+        self._labels_stale = False
+        return lost
+
+    async def _refresh_labels(self, names: Iterable[str]) -> None:
+        """After a label node id did not resolve: look labels up by name again, create the missing."""
+        if self._labels_stale:
+            await self.reload_labels()
+            await self.ensure_labels(names)
+
+    def _note_unresolved(self, error: dict[str, object] | None, item: LocalItem, node: str | None) -> bool:
+        """Sort out a ``NOT_FOUND``: the item's issue vanished (True), or a label did (retry)."""
+        missing = unresolved_node(error)
+        if missing is None:
+            return False
+        if node is not None and missing == node:
+            self.vanished[item.id] = item
+            return True
+        self._labels_stale = True  # the mutation's other node ids are labels: look them up by name
+        return False
 
     def label_ids(self, fields: IssueFields) -> list[str]:
         """The node ids of an issue's labels (all created beforehand by ``ensure_labels``)."""
         assert self._labels is not None
         return sorted(self._labels[n.lower()] for n in fields.labels)
+
+    def seed_repository_id(self, node_id: str) -> None:
+        """The repository's node id, when the drift probe already read it (saves a request)."""
+        self._repo_id = node_id
 
     async def repository_id(self) -> str:
         """The repository's GraphQL node id, asked once per run."""
@@ -248,6 +311,7 @@ class Applier:
         tries: dict[str, int] = {}
         budget = self.client.limiter.creation
         while queue:
+            await self._refresh_labels({n for i in queue for n in render(i, self.refs).labels})
             await self.client.limiter.write_ready()
             granted = await budget.acquire(min(self.config.batch_size, len(queue)))
             batch: list[LocalItem] = []
@@ -289,6 +353,7 @@ class Applier:
             if not isinstance(issue, dict):
                 error = answer.error_for(alias) or {"message": "no data and no error"}
                 log.warning("create of %s failed: %s", item.key, self.client.scrub(str(error.get("message"))))
+                self._note_unresolved(error, item, None)
                 retry.append(item)
                 continue
             linked.append(
@@ -307,10 +372,17 @@ class Applier:
         for row in linked:
             item = next(i for i in batch if i.id == row.work_item_id)
             self._remember(item, row)
-            self.created_now.add(item.key)
+            self._created(item)
+            self.created_numbers.append(row.number)
         self.outcome.created += len(linked)
         self.advance("create", len(linked))
         return retry
+
+    def _created(self, item: LocalItem) -> None:
+        self.created_now.add(item.key)
+        if item.key in self.recreating:
+            self.outcome.recreated += 1
+            self.outcome.recreated_keys.add(item.key)
 
     async def _resolve_ambiguous(self, batch: list[LocalItem]) -> list[LocalItem]:
         """The answer was lost: adopt what was created, hand back what was not."""
@@ -323,7 +395,8 @@ class Applier:
         self.outcome.created += created
         for item in batch:
             if item.key in self.refs and item not in lost:
-                self.created_now.add(item.key)
+                self._created(item)
+                self.created_numbers.append(self.refs[item.key].number)
         self.advance("create", created)
         return lost
 
@@ -334,12 +407,14 @@ class Applier:
         for _round in range(ROUNDS):
             if not todo:
                 return
+            await self._refresh_labels({n for p in todo if "labels" in p.push for n in fields[p.key].labels})
             failed: list[ItemPlan] = []
             for start in range(0, len(todo), self.config.batch_size):
-                failed.extend(await self._update_chunk(todo[start : start + self.config.batch_size], fields))
+                chunk = todo[start : start + self.config.batch_size]
+                failed.extend(await self._unless_unavailable(self._update_chunk(chunk, fields), chunk))
             todo = failed
         for plan in todo:
-            self.outcome.failed.setdefault(plan.key, "GitHub kept refusing its update")
+            self.outcome.failed.setdefault(plan.key, "GitHub kept refusing its update (or kept failing)")
 
     async def _update_chunk(self, plans: list[ItemPlan], fields: Mapping[str, IssueFields]) -> list[ItemPlan]:
         batch = m.Batch()
@@ -379,10 +454,26 @@ class Applier:
                 errors = [answer.error_for(a) for a in aliases[plan.key]]
                 message = next((str(e.get("message")) for e in errors if e), "no data")
                 log.warning("update of %s failed: %s", plan.key, self.client.scrub(message))
-                failed.append(plan)
+                own_node = self.links[plan.item.id].node_id
+                if not any([self._note_unresolved(e, plan.item, own_node) for e in errors]):
+                    failed.append(plan)  # the vanished are found again (or recreated) by the caller
         self.record(done)
         self.advance("update", len(done))
         return failed
+
+    async def _unless_unavailable(self, request: Awaitable[list[T]], chunk: list[T]) -> list[T]:
+        """One chunk's write; when GitHub keeps failing it (5xx, dropped connections) the chunk is
+        retried in the next round, and the run goes on with the others. Only
+        ``UNAVAILABLE_IN_A_ROW`` such chunks in a row stop the run (an outage, not bad luck)."""
+        try:
+            result = await request
+        except GitHubUnavailableError:
+            self._unavailable_in_a_row += 1
+            if self._unavailable_in_a_row >= UNAVAILABLE_IN_A_ROW:
+                raise
+            return chunk
+        self._unavailable_in_a_row = 0
+        return result
 
     def _count(self, plan: ItemPlan, wanted: IssueFields) -> None:
         if plan.push & {"title", "body", "labels"}:
@@ -427,14 +518,15 @@ class Applier:
             retry: list[tuple[LocalItem, str, str]] = []
             while ops:
                 chunk, ops = await self._take_edge_chunk(ops)
-                retry.extend(await self._edge_chunk(chunk))
+                retry.extend(await self._unless_unavailable(self._edge_chunk(chunk), chunk))
             ops = retry
         failed_items = {item.key for item, _, _ in ops}
+        unfinished = failed_items | self._edges_unfinished
         for key in failed_items:
             self.outcome.failed.setdefault(key, "GitHub kept refusing its blocked-by relations")
         rows = []
         for item in items:
-            if item.key in failed_items or item.key not in pending:
+            if item.key in unfinished or item.key not in pending:
                 continue
             link = self.links[item.id]
             base = GroupHashes.parse(link.content_hash)
@@ -474,6 +566,7 @@ class Applier:
         answer = await self.client.graphql(query, variables, mutation=True)
         self.outcome.write_requests += 1
         self.outcome.items_written += len({op[0].key for op in chunk})
+
         retry = []
         for alias, op in batch.owner.items():
             error = answer.error_for(alias)
@@ -485,6 +578,12 @@ class Applier:
                     self.outcome.edges_added += 1
                 else:
                     self.outcome.edges_removed += 1
+            elif unresolved_node(error) is not None:
+                if unresolved_node(error) == op[2]:
+                    self.vanished_nodes.add(op[2])  # the blocker's issue vanished
+                else:
+                    self.vanished[op[0].id] = op[0]
+                self._edges_unfinished.add(op[0].key)  # written again once it is found or recreated
             else:
                 retry.append(op)
         return retry

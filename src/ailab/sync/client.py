@@ -159,6 +159,17 @@ class GitHubClient:
         """Close the HTTP connections."""
         await self._http.aclose()
 
+    def same_host_path(self, url: str) -> str | None:
+        """``url`` as a path under the API base when it is on the same host, else ``None``."""
+        base, target = httpx.URL(self.config.api_url), httpx.URL(url)
+        if target.is_relative_url:
+            return str(target)
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            return None
+        prefix = base.path.rstrip("/")
+        path = target.path[len(prefix) :] if prefix and target.path.startswith(prefix) else target.path
+        return path + (f"?{target.query.decode()}" if target.query else "")
+
     def scrub(self, text: str) -> str:
         """``text`` with the token masked (for anything built from a response)."""
         return text.replace(self._secret, "**********") if self._secret else text
@@ -332,11 +343,14 @@ class GitHubClient:
 
     async def _refused(self, response: httpx.Response, resource: str, refusals: int, what: str) -> int:
         if refusals + 1 >= self.config.max_rate_limit_tries:
-            raise RateLimitedError(
+            err = RateLimitedError(
                 f"GitHub kept rate-limiting {what} ({refusals + 1} refusals in a row, last "
                 f"{response.status_code}). Wait for the limit to reset (x-ratelimit-reset), or lower "
                 "AILAB_GITHUB_CREATES_PER_MINUTE / raise AILAB_GITHUB_WRITE_INTERVAL, then rerun."
             )
+            wait = rate_limit_wait(response.headers, refusals, self.clock.time(), self.config)
+            err.reset_at = self.clock.time() + wait
+            raise err
         wait = rate_limit_wait(response.headers, refusals, self.clock.time(), self.config)
         log.info("rate limited (%s) on %s; waiting %.1f s", response.status_code, what, wait)
         await self.limiter.wait_after_refusal(resource, wait)

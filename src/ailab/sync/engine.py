@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -31,15 +31,27 @@ from sqlalchemy.engine import Engine
 
 from ailab.clock import SYSTEM_CLOCK, Clock
 from ailab.db import get_engine
-from ailab.sync.apply import Applier, Outcome
+from ailab.errors import GitHubUnavailableError, RateLimitedError
+from ailab.sync.apply import Applier
 from ailab.sync.client import GitHubClient
 from ailab.sync.config import SyncConfig
-from ailab.sync.mapping import IssueFields, IssueRef, LocalItem, render
-from ailab.sync.plan import Conflict, ItemState, Kind, Plan, build_plan
+from ailab.sync.mapping import IssueFields, IssueRef, LocalItem, group_hashes, render
+from ailab.sync.plan import ItemState, Kind, Plan, build_plan
 from ailab.sync.pull import item_change
 from ailab.sync.ratelimit import RateLimiter
-from ailab.sync.remote import Listing, RemoteIssue, format_time, read_listing
+from ailab.sync.recovery import (
+    Relocation,
+    after_run,
+    forget_edges_to,
+    markers,
+    probe_report,
+    probe_verdict,
+    rebase_lost_labels,
+    relocate,
+)
+from ailab.sync.remote import Listing, RemoteCounts, RemoteIssue, format_time, probe_counts, read_listing
 from ailab.sync.store import Link, SyncStore
+from ailab.sync.summary import Stop, SyncSummary
 
 T = TypeVar("T")
 FULL_PREFIX = "all:"
@@ -69,96 +81,6 @@ class SyncProgress(Protocol):
         """``count`` more items of ``kind`` are done."""
 
 
-@dataclass(repr=False)
-class SyncSummary:
-    """What a sync run did (or, for a dry run, would do)."""
-
-    dry_run: bool = False
-    created: int = 0
-    adopted: int = 0
-    updated: int = 0
-    closed: int = 0
-    reopened: int = 0
-    relinked: int = 0
-    edges_added: int = 0
-    edges_removed: int = 0
-    pulled: int = 0
-    unchanged: int = 0
-    waiting: int = 0
-    items: int = 0
-    conflicts: list[Conflict] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    requests: int = 0
-    reads: int = 0
-    writes: int = 0
-    not_modified: int = 0
-    write_requests: int = 0
-    items_written: int = 0
-    rate_limit_waits: int = 0
-    rate_limit_seconds: float = 0.0
-    refusals: int = 0  # 403/429/RATE_LIMITED answers GitHub gave (each was waited out and retried)
-    pacing_seconds: float = 0.0
-    seconds: float = 0.0
-    plans: dict[str, Plan] = field(default_factory=dict)
-    creation_grants: list[tuple[float, int]] = field(
-        default_factory=list
-    )  # (seconds into the run, creations)
-    write_starts: list[float] = field(default_factory=list)  # seconds into the run of each write
-
-    def __repr__(self) -> str:
-        # Short on purpose: asyncio may repr the task holding this (10,000 plans) as its result.
-        return (
-            f"SyncSummary(items={self.items}, created={self.created}, updated={self.updated}, "
-            f"unchanged={self.unchanged}, requests={self.requests}, seconds={self.seconds:.2f})"
-        )
-
-    def add(self, outcome: Outcome) -> None:
-        """Add one repository's outcome to the run's totals."""
-        for name in (
-            "created", "adopted", "updated", "closed", "reopened", "relinked", "edges_added",
-            "edges_removed", "write_requests", "items_written",
-        ):  # fmt: skip
-            setattr(self, name, getattr(self, name) + getattr(outcome, name))
-        self.failed.update(outcome.failed)
-
-    def rows(self) -> list[tuple[str, str]]:
-        """Label/value pairs for the CLI's summary table."""
-        if self.dry_run:
-            counts: dict[str, int] = {}
-            for plan in self.plans.values():
-                for kind, n in plan.counts().items():
-                    counts[kind] = counts.get(kind, 0) + n
-            planned = [(f"would {kind}" if kind not in ("unchanged", "waiting") else kind, f"{n:,}")
-                       for kind, n in sorted(counts.items())]  # fmt: skip
-            return [("items", f"{self.items:,}"), *planned, *self._cost_rows()]
-        rows = [
-            ("items", f"{self.items:,}"),
-            (
-                "created",
-                f"{self.created:,}" + (f" (+{self.adopted:,} found by marker)" if self.adopted else ""),
-            ),
-            ("updated", f"{self.updated:,}"),
-            ("closed / reopened", f"{self.closed:,} / {self.reopened:,}"),
-            ("relinked (edges +/-)", f"{self.relinked:,} ({self.edges_added:,} / {self.edges_removed:,})"),
-            ("pulled", f"{self.pulled:,}"),
-            ("unchanged", f"{self.unchanged:,}"),
-        ]
-        if self.waiting:
-            rows.append(("changed on GitHub, not pulled", f"{self.waiting:,} (run with --pull)"))
-        rows += self._cost_rows()
-        if self.failed:
-            rows.append(("failed", f"{len(self.failed):,}"))
-        return rows
-
-    def _cost_rows(self) -> list[tuple[str, str]]:
-        return [
-            ("requests (reads / writes, 304s)",
-             f"{self.requests:,} ({self.reads:,} / {self.writes:,}, {self.not_modified:,})"),
-            ("waits on rate limits", f"{self.rate_limit_waits} ({self.rate_limit_seconds:.1f} s)"),
-            ("time", f"{self.seconds:.2f} s"),
-        ]  # fmt: skip
-
-
 class _Run:
     """State shared by the repositories of one run."""
 
@@ -178,9 +100,15 @@ class _Run:
         self.summary = SyncSummary(dry_run=options.dry_run)
         self.links: dict[int, Link] = {}
         self.refs: dict[str, IssueRef] = {}
+        self.moved_in: dict[str, list[LocalItem]] = defaultdict(list)  # repository -> items sent there
+        self.recreating: set[str] = set()  # keys whose issue vanished: their next create is a recreate
+        self.all_items: list[LocalItem] = []
+        self.pass_repository: str | None = None  # the repository pass under way, and its plan
+        self.pass_plan: Plan | None = None
 
     def load(self) -> dict[str, list[LocalItem]]:
         items = self.store.load_items(self.config_repository)
+        self.all_items = items
         self.links = self.store.load_links()
         by_id = {i.id: i for i in items}
         self.refs = {
@@ -223,11 +151,75 @@ async def run_sync(
     run.summary.items = sum(len(v) for v in by_repo.values())
     async with GitHubClient(config, clock=clock, transport=transport, limiter=limiter) as client:
         try:
-            for repository in sorted(by_repo):
-                await _sync_repository(run, client, repository, by_repo[repository])
+            queue = deque(sorted(by_repo))
+            while queue:
+                repository = queue.popleft()
+                items = by_repo.pop(repository)
+                run.pass_repository, run.pass_plan = repository, None
+                if run.summary.stop is not None:
+                    _left_behind(run, repository, items)
+                    continue
+                try:
+                    await _sync_repository(run, client, repository, items)
+                except (RateLimitedError, GitHubUnavailableError) as err:
+                    # GitHub stopped us (budget, outage): keep what was done, name what was not.
+                    limited = isinstance(err, RateLimitedError)
+                    rerun = err.reset_at if isinstance(err, RateLimitedError) else None
+                    run.summary.stop = Stop(str(err), limited, rerun)
+                    _left_behind(run, repository, items)
+                _requeue(run, by_repo, queue)
         finally:
             _account(run.summary, client, started, clock)
     return run.summary
+
+
+def _requeue(run: _Run, by_repo: dict[str, list[LocalItem]], queue: deque[str]) -> None:
+    """Items another repository's pass sent on (transferred, to recreate at home, blocked by
+    an issue that vanished): synced in their repository's pass, again if it already ran."""
+    for target, sent in run.moved_in.items():
+        pending = by_repo.setdefault(target, [])
+        if target not in queue:
+            queue.append(target)
+        have = {i.id for i in pending}
+        fresh = _items(run, [i.id for i in sent if i.id not in have])  # as they are now
+        pending.extend(fresh)
+    run.moved_in.clear()
+
+
+def _requeue_dependants(run: _Run, repository: str, keys: set[str]) -> None:
+    """Items of other repositories blocked by issues this pass created render differently now
+    (their dependency links and blocked-by edges): their repository gets a pass (again)."""
+    if not keys:
+        return
+    for item in run.all_items:
+        link = run.links.get(item.id)
+        where = link.repository if link is not None and link.linked else item.repository
+        if where != repository and keys & set(item.depends_on):
+            run.moved_in[where].append(item)
+
+
+def _left_behind(run: _Run, repository: str, items: list[LocalItem]) -> None:
+    """Name the items of ``repository`` whose planned work this run did not finish."""
+    assert run.summary.stop is not None
+    why = f"not attempted: the run stopped early ({run.summary.stop.rerun_hint()})"
+    plan = run.pass_plan if run.pass_repository == repository else None
+    if plan is None:  # stopped before this repository's pass planned: none of its items was checked
+        for item in items:
+            if item.key not in run.summary.failed:
+                run.summary.left[item.key] = f"not checked: the run stopped before it read {repository}"
+        return
+    planned = {p.key for p in plan.items if p.is_action}
+    for item in _items(run, [i.id for i in items]):  # as they are now (a pull may have changed them)
+        if item.key not in planned:
+            continue
+        link = run.links.get(item.id)
+        settled = (
+            link is not None
+            and link.linked
+            and link.content_hash == str(group_hashes(render(item, run.refs)))
+        )
+        if not settled and item.key not in run.summary.failed:
+            run.summary.left[item.key] = why
 
 
 def sync(
@@ -275,43 +267,152 @@ def _states(run: _Run, items: list[LocalItem], remote: dict[int, RemoteIssue]) -
 
 
 async def _read(
-    run: _Run, client: GitHubClient, repository: str, watermark: datetime | None
+    run: _Run, client: GitHubClient, repository: str, watermark: datetime | None, *, reconcile: bool = False
 ) -> tuple[Listing, bool]:
+    """The listing this run plans from, and whether it is complete (every page was read).
+
+    A complete read (``--full``, a reconciliation, a first sync or a lost links table) sends no
+    ``If-None-Match``: an old ETag must not hide a different remote.
+    """
     # No watermark yet, or no issue linked here (a lost links table): read everything, adopt by marker.
     linked_here = any(link.repository == repository and link.linked for link in run.links.values())
-    full = run.options.full or watermark is None or not linked_here
+    full = reconcile or run.options.full or watermark is None or not linked_here
     if full:
         params = {"state": "all", "sort": "created", "direction": "asc"}
-        prefix = FULL_PREFIX
-    else:
-        assert watermark is not None
-        since = format_time(watermark)
-        params = {"state": "all", "sort": "updated", "direction": "asc", "since": since}
-        prefix = f"{SINCE_PREFIX}{since}:"
-    stored = run.store.pages(repository, FULL_PREFIX if full else SINCE_PREFIX)
-    return await read_listing(client, repository, params, prefix, stored), full
+        return await read_listing(client, repository, params, FULL_PREFIX, {}), True
+    assert watermark is not None
+    since = format_time(watermark)
+    params = {"state": "all", "sort": "updated", "direction": "asc", "since": since}
+    stored = run.store.pages(repository, SINCE_PREFIX)
+    return await read_listing(client, repository, params, f"{SINCE_PREFIX}{since}:", stored), False
+
+
+async def _probe(
+    run: _Run, client: GitHubClient, repository: str, listing: Listing, full: bool
+) -> tuple[RemoteCounts, str | None]:
+    """The drift probe: one request; a reason to reconcile, or ``None``."""
+    sent = client.stats.requests
+    counts = await probe_counts(client, repository)
+    kept = run.store.remote_counts(repository)
+    baseline = RemoteCounts.unpack(*kept) if kept else None
+    verdict = None if full else probe_verdict(baseline, counts, listing)
+    run.summary.probe[repository] = probe_report(
+        verdict,
+        counts,
+        full=full,
+        reconciled=full or verdict is not None,
+        requests=client.stats.requests - sent,
+    )
+    return counts, verdict
 
 
 async def _sync_repository(run: _Run, client: GitHubClient, repository: str, items: list[LocalItem]) -> None:
     options, store = run.options, run.store
     watermark = store.watermark(repository)
     listing, full = await _read(run, client, repository, watermark)
+    counts, disagreement = await _probe(run, client, repository, listing, full)
+    if disagreement is not None:  # GitHub is not what the last run left: reconcile, without ETags
+        listing, full = await _read(run, client, repository, watermark, reconcile=True)
     applier = Applier(client, store, run.config, run.clock, repository, run.refs, run.links, run.advance)
+    applier.seed_repository_id(counts.repository_id)
+    applier.recreating = run.recreating
     lost: list[LocalItem] = []
     if not options.dry_run:
         _adopt_marked(run, applier, items, listing)
         pending = [(i, run.links[i.id]) for i in items if i.id in run.links and not run.links[i.id].linked]
         lost = await applier.recover(pending)
+        if full and listing.stable:
+            recreated = disagreement is not None and "recreated" in disagreement
+            items, gone = await _reconcile(run, applier, items, listing, look_up=not recreated)
+            lost += gone
+        elif full:  # issues moved while we paged: absence from this listing proves nothing
+            for item in items:
+                link = run.links.get(item.id)
+                if link is not None and link.linked and link.issue_number not in listing.issues:
+                    run.summary.left[item.key] = (
+                        "not verified: GitHub's listing changed while it was read; rerun"
+                    )
+    _check_markers(run, repository, items, listing)
     plan = build_plan(
         _states(run, items, listing.issues), pull=options.pull, prefer_remote=options.prefer_remote
     )
     plan = plan.limited(options.limit)
-    run.summary.plans[repository] = plan
+    run.pass_plan = plan
+    earlier = run.summary.plans.get(repository)
+    run.summary.plans[repository] = Plan(earlier.items + plan.items) if earlier else plan
     run.summary.conflicts.extend(plan.conflicts)
     run.summary.waiting += len(plan.of(Kind.WAITING))
     if options.dry_run:
         run.summary.unchanged += sum(1 for p in plan.items if p.kinds == {Kind.UNCHANGED})
         return
+    try:
+        await _act(run, client, applier, repository, items, plan, listing, lost)
+    finally:  # what was done is counted even when GitHub stopped the run part-way
+        run.summary.add(applier.outcome)
+        _requeue_dependants(run, repository, applier.created_now)
+    _advance_watermark(run, repository, watermark, listing, full, plan)
+    if not applier.vanished and (listing.stable or not full):
+        store.save_remote_counts(repository, *after_run(counts, applier).pack())
+
+
+async def _reconcile(
+    run: _Run, applier: Applier, items: list[LocalItem], listing: Listing, *, look_up: bool = True
+) -> tuple[list[LocalItem], list[LocalItem]]:
+    """A complete listing: prove every linked issue exists (or find it), each marker is on one
+    issue, and labels deleted on GitHub are put back. Returns the items still synced here and
+    those whose issue is gone (to create again)."""
+    repository = applier.repository
+    lost_labels = await applier.reload_labels()
+    rebase_lost_labels(run.links, items, run.refs, listing, lost_labels)
+    missing = [
+        i for i in items
+        if (link := run.links.get(i.id)) is not None and link.linked and link.repository == repository
+        and link.issue_number not in listing.issues
+    ]  # fmt: skip
+    found = await relocate(applier, missing, look_up=look_up) if missing else Relocation()
+    return _follow(run, applier, found, items)
+
+
+def _follow(
+    run: _Run, applier: Applier, result: Relocation, here: list[LocalItem]
+) -> tuple[list[LocalItem], list[LocalItem]]:
+    """Act on a relocation: transferred items go to their new repository's pass, items whose
+    issue is gone are created again in their own repository, and the items blocked by any of
+    them relink. Returns the items still synced here and those to create here."""
+    away: set[int] = set()
+    create_here = []
+    for item in result.moved:
+        run.moved_in[run.links[item.id].repository].append(item)
+        away.add(item.id)
+    for item in result.gone:
+        if item.repository == applier.repository:
+            create_here.append(item)
+        else:  # it had followed a transfer: its new issue belongs in its own repository
+            run.moved_in[item.repository].append(item)
+            away.add(item.id)
+    changed = {i.key for i in (*result.moved, *result.gone, *result.found)}
+    stale = forget_edges_to(run.links, run.all_items, changed)
+    run.store.update_hashes(
+        [(wid, str(run.links[wid].content_hash), run.links[wid].remote_updated_at) for wid in stale]
+    )
+    here_ids = {i.id for i in here}
+    for item in run.all_items:
+        if item.id in stale and item.id not in here_ids:
+            run.moved_in[run.links[item.id].repository].append(item)
+    return [i for i in here if i.id not in away], create_here
+
+
+async def _act(
+    run: _Run,
+    client: GitHubClient,
+    applier: Applier,
+    repository: str,
+    items: list[LocalItem],
+    plan: Plan,
+    listing: Listing,
+    lost: list[LocalItem],
+) -> None:
+    options = run.options
     if run.progress is not None:
         run.progress.planned(repository, plan, _eta(run, client, plan))
     allowed = {p.key for p in plan.items if p.is_action} | {i.key for i in lost}
@@ -324,9 +425,44 @@ async def _sync_repository(run: _Run, client: GitHubClient, repository: str, ite
     changed = bool(applier.created_now or (options.pull and plan.of(Kind.PULL)))
     push_plan = _replan(run, items, listing, allowed) if changed else plan
     await _push(run, applier, push_plan)
+    vanished = _vanished(run, applier, items)
+    if vanished:  # GitHub no longer resolves their issues: find them again, or create new ones
+        items, create_here = _follow(run, applier, await relocate(applier, vanished), items)
+        allowed |= {i.key for i in items}  # recreated issues change their dependants' bodies and edges
+        await _create(run, applier, Plan(), create_here)
+        push_plan = _replan(run, items, listing, allowed)
+        await _push(run, applier, push_plan)
     run.summary.unchanged += sum(1 for p in push_plan.items if p.kinds == {Kind.UNCHANGED})
-    run.summary.add(applier.outcome)
-    _advance_watermark(run, repository, watermark, listing, full, plan)
+
+
+def _check_markers(run: _Run, repository: str, items: list[LocalItem], listing: Listing) -> None:
+    """Every issue read that carries a marker: one per item (else the item fails, named), and
+    markers of items we do not have are reported as orphans."""
+    by_key = {i.key: i for i in items}
+    for key, numbers in markers(listing).items():
+        item = by_key.get(key)
+        link = run.links.get(item.id) if item is not None else None
+        if item is None:
+            if key not in run.refs:  # an item of ours synced to another repository is no orphan
+                orphans = run.summary.probe[repository].setdefault("orphans", [])
+                orphans.extend(f"#{n}: {key}" for n in numbers)
+            continue
+        if link is None or not link.linked or link.repository != repository:
+            continue
+        extra = sorted(n for n in numbers if n != link.issue_number)
+        if extra:
+            run.summary.failed[key] = (
+                f"its marker is also on {', '.join(f'#{n}' for n in extra)} in {repository}: close that "
+                "issue or remove the marker from it (the sync never deletes issues)"
+            )
+
+
+def _vanished(run: _Run, applier: Applier, items: list[LocalItem]) -> list[LocalItem]:
+    """Items whose issue node a mutation could not resolve (their own, or as a blocker)."""
+    by_node = {link.node_id: wid for wid, link in run.links.items() if link.node_id}
+    ids = set(applier.vanished) | {by_node[n] for n in applier.vanished_nodes if n in by_node}
+    applier.vanished_nodes.clear()
+    return [i for i in items if i.id in ids]
 
 
 def _adopt_marked(run: _Run, applier: Applier, items: list[LocalItem], listing: Listing) -> None:
@@ -362,19 +498,23 @@ def _pull(run: _Run, applier: Applier, plan: Plan, listing: Listing) -> None:
         remote = listing.issues[int(link.issue_number or 0)]
         change = item_change(item_plan.item, remote, item_plan.pull)
         if change is not None:
-            changes.append(change)
+            changes.append((item_plan.key, change))
         assert item_plan.base is not None and item_plan.remote_hashes is not None
         rows.append(
             (
+                item_plan.key,
                 link.work_item_id,
                 str(item_plan.base.with_groups(item_plan.remote_hashes, item_plan.pull)),
                 remote.updated_at,
             )
         )
-    run.store.apply_item_changes(changes)
-    applier.record(rows)
-    run.summary.pulled += len(changes)
-    run.advance("pull", len(rows))
+    rejected = run.store.apply_item_changes(changes, clock=run.clock)
+    applier.outcome.failed.update(rejected)
+    applier.record(
+        [(wid, content_hash, stamp) for key, wid, content_hash, stamp in rows if key not in rejected]
+    )
+    run.summary.pulled += len(changes) - len(rejected)
+    run.advance("pull", len(rows) - len(rejected))
 
 
 async def _create(run: _Run, applier: Applier, plan: Plan, lost: list[LocalItem]) -> None:

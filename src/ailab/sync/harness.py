@@ -9,6 +9,7 @@ one issue per item, and every issue equal to what its item renders to.
 from __future__ import annotations
 
 import argparse
+import secrets
 import subprocess
 import sys
 import threading
@@ -26,10 +27,11 @@ from ailab.errors import ConfigError
 from ailab.processes import stop_process
 from ailab.settings import Secret
 from ailab.sync.config import SyncConfig, parse_repo
-from ailab.sync.engine import SyncOptions, SyncProgress, SyncSummary, run_blocking, run_sync
+from ailab.sync.engine import SyncOptions, SyncProgress, run_blocking, run_sync
 from ailab.sync.mapping import IssueRef, LocalItem, find_marker, render
 from ailab.sync.simulator import GitHubSimulator, SimulatorConfig, SimulatorServer, create_app
 from ailab.sync.store import SyncStore
+from ailab.sync.summary import SyncSummary
 
 TEST_TOKEN = "ghp_simulatorTOKEN0123456789abcdefABCDEF"  # a fake, shaped like a real token
 DEFAULT_REPO = "octo-org/tracker"
@@ -175,7 +177,8 @@ def _main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--prefill-from", default=None, help="database URL whose items to pre-fill")
     args = parser.parse_args(argv)
-    config = SimulatorConfig(token=Secret(TEST_TOKEN), latency_seconds=args.latency)
+    epoch = secrets.randbelow(99_999) + 1  # a restarted simulator never reuses an ID
+    config = SimulatorConfig(token=Secret(TEST_TOKEN), latency_seconds=args.latency, id_epoch=epoch)
     server = SimulatorServer(port=0, config=config).start()
     if args.prefill_from:
         from ailab.db import get_engine

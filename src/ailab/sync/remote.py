@@ -317,3 +317,108 @@ async def read_edges(client: GitHubClient, node_ids: Iterable[str]) -> dict[str,
                 blockers = (node.get("blockedBy") or {}).get("nodes") or ()
                 edges[str(node["id"])] = {str(b["id"]) for b in blockers if isinstance(b, dict)}
     return edges
+
+
+# -- remotes that changed under us ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Located:
+    """Where a linked issue is now: ``here`` (as linked), ``moved`` (301) or ``gone`` (404/410)."""
+
+    status: str
+    issue: RemoteIssue | None = None
+    repository: str | None = None
+
+
+def _repository_of(data: Any) -> str | None:
+    """``owner/name`` from an issue's ``repository_url`` (``.../repos/owner/name``)."""
+    url = data.get("repository_url") if isinstance(data, dict) else None
+    parts = urlsplit(str(url or "")).path.rstrip("/").split("/")
+    return f"{parts[-2]}/{parts[-1]}" if len(parts) >= 3 and parts[-3] == "repos" else None
+
+
+def _gone(err: GitHubError) -> bool:
+    return getattr(err, "status", None) in (404, 410)
+
+
+async def locate_issue(client: GitHubClient, repository: str, number: int) -> Located:
+    """``GET`` the issue, following a 301 (a transfer) to where it lives now, as GitHub documents.
+
+    The redirect is followed only to the API host the client talks to (the token goes with it).
+    """
+    try:
+        response = await client.rest("GET", f"/repos/{repository}/issues/{number}")
+    except GitHubError as err:
+        if _gone(err):
+            return Located("gone")
+        raise
+    if response.status in (301, 302, 307, 308):
+        target = response.headers.get("location") or (response.data or {}).get("url")
+        path = client.same_host_path(str(target or ""))
+        if path is None:
+            raise GitHubError(
+                f"GitHub redirected {repository}#{number} to {target!r}, outside {client.config.api_url}; "
+                "not followed. Check AILAB_GITHUB_API_URL."
+            )
+        try:
+            response = await client.rest("GET", path)
+        except GitHubError as err:
+            if _gone(err):
+                return Located("gone")
+            raise
+        issue = RemoteIssue.from_rest(response.data)
+        where = _repository_of(response.data)
+        if issue is None or where is None:
+            return Located("gone")
+        return Located("moved", issue, where)
+    issue = RemoteIssue.from_rest(response.data) if isinstance(response.data, dict) else None
+    return Located("here", issue, repository) if issue is not None else Located("gone")
+
+
+PROBE_QUERY = """query($owner: String!, $name: String!) {
+  repository(owner: $owner, name: $name) {
+    id
+    issues(first: 1, orderBy: {field: CREATED_AT, direction: DESC}) { totalCount nodes { number } }
+    labels(first: 1) { totalCount }
+  }
+}"""
+
+
+@dataclass(frozen=True)
+class RemoteCounts:
+    """What the drift probe reads in one GraphQL request: the repository's identity and sizes."""
+
+    repository_id: str
+    issues: int
+    newest: int  # the highest issue number (0: no issue)
+    labels: int
+
+    def pack(self) -> tuple[str, str]:
+        """``(etag, body_hash)`` columns of the ``github_pages`` row that keeps the baseline."""
+        return self.repository_id, f"{self.issues}:{self.newest}:{self.labels}"
+
+    @classmethod
+    def unpack(cls, etag: str | None, body: str | None) -> RemoteCounts | None:
+        try:
+            issues, newest, labels = (int(v) for v in (body or "").split(":"))
+        except ValueError:
+            return None
+        return cls(etag or "", issues, newest, labels) if etag else None
+
+
+async def probe_counts(client: GitHubClient, repository: str) -> RemoteCounts:
+    owner, name = repository.split("/", 1)
+    answer = await client.graphql(PROBE_QUERY, {"owner": owner, "name": name})
+    repo = answer.data.get("repository")
+    if not isinstance(repo, dict):
+        raise GitHubNotFoundError(
+            f"GitHub has no repository {repository} visible to this token. Check AILAB_GITHUB_REPO (or the "
+            "project's repository_url) and the token's repository access."
+        )
+    issues = repo.get("issues") or {}
+    nodes = [n for n in issues.get("nodes") or () if isinstance(n, dict)]
+    return RemoteCounts(
+        repository_id=str(repo.get("id")),
+        issues=int(issues.get("totalCount") or 0),
+        newest=int(nodes[0]["number"]) if nodes else 0,
+        labels=int((repo.get("labels") or {}).get("totalCount") or 0),
+    )

@@ -18,30 +18,26 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from ailab.clock import SYSTEM_CLOCK, Clock
 from ailab.db import connect
 from ailab.db.models import (
-    AcceptanceCriterion,
     GitHubLabel,
     GitHubLink,
     GitHubPage,
     GitHubSyncState,
-    Tag,
-    WorkItem,
-    WorkItemTag,
     utcnow,
 )
 from ailab.db.revision import bump_revision
+from ailab.errors import NotFoundError, ValidationError
+from ailab.queries.writes import update_work_item
 from ailab.sync.mapping import LocalItem
 
 LINKS = cast(Table, GitHubLink.__table__)
 PAGES = cast(Table, GitHubPage.__table__)
 LABELS = cast(Table, GitHubLabel.__table__)
 STATE = cast(Table, GitHubSyncState.__table__)
-ITEMS = cast(Table, WorkItem.__table__)
-TAGS = cast(Table, Tag.__table__)
-ITEM_TAGS = cast(Table, WorkItemTag.__table__)
-CRITERIA = cast(Table, AcceptanceCriterion.__table__)
 
+PROBE_KEY = "probe:"  # the github_pages row holding the drift probe's baseline (never a listing page)
 RepoResolver = Callable[[str | None, str | None], str]
 
 
@@ -90,6 +86,19 @@ class ItemChange:
     priority: str | None = None
     type: str | None = None
     tags: tuple[str, ...] | None = None
+
+    def patch(self) -> dict[str, Any]:
+        """The ``update_work_item`` patch: only the fields that change."""
+        values: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in ("title", "description", "status", "priority", "type")
+            if getattr(self, name) is not None
+        }
+        if self.tags is not None:
+            values["tags"] = sorted(set(self.tags))
+        if self.criteria is not None:
+            values["criteria"] = [{"text": text, "done": done} for text, done in self.criteria]
+        return values
 
 
 # Loading runs below the ORM and Core result rows: plain DB-API tuples (a 10,000-item re-sync
@@ -273,6 +282,37 @@ class SyncStore:
             )
             bump_revision(conn)
 
+    def forget_labels(self, repository: str, names: Iterable[str]) -> None:
+        """Drop cached labels (lower-case names) whose node ids GitHub no longer resolves."""
+        lowered = {n.lower() for n in names}
+        if not lowered:
+            return
+        with connect(self.engine, readonly=False) as conn:
+            rows = conn.execute(select(LABELS.c.name).where(LABELS.c.repository == repository)).scalars()
+            doomed = [n for n in rows if n.lower() in lowered]
+            if doomed:
+                conn.execute(
+                    delete(LABELS).where(and_(LABELS.c.repository == repository, LABELS.c.name.in_(doomed)))
+                )
+                bump_revision(conn)
+
+    def unlink(self, work_item_ids: Iterable[int]) -> None:
+        """Forget the links of items whose issue is gone (they are created again)."""
+        ids = list(work_item_ids)
+        if not ids:
+            return
+        with connect(self.engine, readonly=False) as conn:
+            conn.execute(delete(LINKS).where(LINKS.c.work_item_id.in_(ids)))
+            bump_revision(conn)
+
+    def remote_counts(self, repository: str) -> tuple[str | None, str | None] | None:
+        """The drift probe's baseline ``(etag, body_hash)`` (kept as the ``probe:`` page row)."""
+        found = self.pages(repository, PROBE_KEY).get(PROBE_KEY)
+        return found
+
+    def save_remote_counts(self, repository: str, etag: str, body: str) -> None:
+        self.save_pages(repository, {PROBE_KEY: (etag, body)})
+
     def pages(self, repository: str, prefix: str) -> dict[str, tuple[str | None, str | None]]:
         """Stored ``page_key -> (etag, body_hash)`` of one listing."""
         with connect(self.engine) as conn:
@@ -345,60 +385,22 @@ class SyncStore:
             bump_revision(conn)
 
     # -- pulled changes --------------------------------------------------------------------------
-    def apply_item_changes(self, changes: Sequence[ItemChange]) -> None:
-        """Write pulled fields into work items (tags and criteria replaced wholesale)."""
-        if not changes:
-            return
-        now = utcnow()
-        with connect(self.engine, readonly=False) as conn:
-            tag_ids = self._tag_ids(conn, {t for c in changes if c.tags for t in c.tags})
-            for change in changes:
-                values: dict[str, Any] = {
-                    name: getattr(change, name)
-                    for name in ("title", "description", "status", "priority", "type")
-                    if getattr(change, name) is not None
-                }
-                values["updated_at"] = now
-                conn.execute(update(ITEMS).where(ITEMS.c.id == change.work_item_id).values(**values))
-                if change.tags is not None:
-                    conn.execute(delete(ITEM_TAGS).where(ITEM_TAGS.c.work_item_id == change.work_item_id))
-                    if change.tags:
-                        conn.execute(
-                            insert(ITEM_TAGS),
-                            [
-                                {"work_item_id": change.work_item_id, "tag_id": tag_ids[t]}
-                                for t in set(change.tags)
-                            ],
-                        )
-                if change.criteria is not None:
-                    conn.execute(delete(CRITERIA).where(CRITERIA.c.work_item_id == change.work_item_id))
-                    if change.criteria:
-                        conn.execute(
-                            insert(CRITERIA),
-                            [
-                                {
-                                    "work_item_id": change.work_item_id,
-                                    "position": n,
-                                    "text": body,
-                                    "done": done,
-                                }
-                                for n, (body, done) in enumerate(change.criteria)
-                            ],
-                        )
-            bump_revision(conn)
+    def apply_item_changes(
+        self, changes: Sequence[tuple[str, ItemChange]], *, clock: Clock = SYSTEM_CLOCK
+    ) -> dict[str, str]:
+        """Write pulled fields through ``ailab.queries.writes`` (the dashboard's path: the same
+        validation, data revision and concurrency-safe tag upsert), in one transaction.
 
-    @staticmethod
-    def _tag_ids(conn: Connection, names: set[str]) -> dict[str, int]:
-        if not names:
-            return {}
-        found = {n: i for i, n in conn.execute(select(TAGS.c.id, TAGS.c.name).where(TAGS.c.name.in_(names)))}
-        missing = sorted(names - set(found))
-        if missing:
-            conn.execute(insert(TAGS), [{"name": n} for n in missing])
-            found.update(
-                {
-                    n: i
-                    for i, n in conn.execute(select(TAGS.c.id, TAGS.c.name).where(TAGS.c.name.in_(missing)))
-                }
-            )
-        return found
+        Takes ``(key, change)`` pairs; each item is its own savepoint, so one that the
+        validation refuses is left as it was and returned as ``key -> why``.
+        """
+        rejected: dict[str, str] = {}
+        if not changes:
+            return rejected
+        with connect(self.engine, readonly=False) as conn:
+            for key, change in changes:
+                try:
+                    update_work_item(conn, change.work_item_id, change.patch(), clock=clock)
+                except (ValidationError, NotFoundError) as err:
+                    rejected[key] = f"its change from GitHub was not applied: {err}"
+        return rejected

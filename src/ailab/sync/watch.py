@@ -40,10 +40,11 @@ from ailab.db.models import GitHubSyncStatus, GitHubWatchLock, utcnow
 from ailab.db.revision import read_revision
 from ailab.errors import AilabError, GitHubUnavailableError, RateLimitedError
 from ailab.sync.config import SyncConfig
-from ailab.sync.engine import SyncOptions, SyncSummary, run_sync
+from ailab.sync.engine import SyncOptions, run_sync
 from ailab.sync.mapping import IssueRef, group_hashes, render
 from ailab.sync.ratelimit import RateLimiter
 from ailab.sync.store import SyncStore
+from ailab.sync.summary import SyncSummary
 
 log = logging.getLogger(__name__)
 LOCKS = cast(Table, GitHubWatchLock.__table__)

@@ -8,7 +8,9 @@ be built and measured without reaching GitHub. Public API:
 * ``GitHubSimulator(config=None, clock=None)``: ``.world`` (remote state), ``.counters``
   (``SimCounters``), ``.limits``, ``.faults``; seed/inspect with ``create_repo``, ``seed_issue``,
   ``edit_issue``, ``issues``, ``issue``, ``labels``; ``add_fault(FaultRule(...))``,
-  ``clear_faults()``, ``reset_counters()``, ``rate_limit("core"|"graphql")``.
+  ``clear_faults()``, ``reset_counters()``, ``rate_limit("core"|"graphql")``; change the remote
+  under a sync with ``delete_issue`` (410), ``transfer_issue`` (301), ``delete_label`` and
+  ``reset`` (also over HTTP under ``/_simulator``, see ``admin``).
 * ``SimulatorConfig`` / ``FaultConfig`` / ``FaultRule`` / ``FaultKind``: frozen settings.
 * ``SimulatedConnectionReset`` (``httpx.ReadError``) and ``SimulatedTimeout``
   (``httpx.ReadTimeout``): what in-process clients see for transport faults.

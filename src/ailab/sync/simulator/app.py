@@ -13,6 +13,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ailab.clock import Clock
+from ailab.sync.simulator.admin import admin_routes
 from ailab.sync.simulator.config import SimulatorConfig
 from ailab.sync.simulator.graphql_api import handle_graphql, schema
 from ailab.sync.simulator.hook_routes import (
@@ -75,6 +76,7 @@ def create_app(
     routes.append(Route(ISSUE_PEEK_PATH, PeekEndpoint(sim, "issue"), methods=["GET"]))
     routes.append(Route(DELIVERIES_PEEK_PATH, PeekEndpoint(sim, "deliveries"), methods=["GET"]))
     routes.append(Route("/graphql", _GraphQLEndpoint(sim), methods=["POST"]))
+    routes += admin_routes(sim)  # /_simulator/...: delete/transfer issues, delete labels, reset
     routes.append(Route("/{path:path}", _NotFound(sim)))
     app = Starlette(routes=routes)
     app.state.sim = sim

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 
 import typer
 
@@ -43,6 +44,13 @@ def github_sim(
         False, "--fault-writes-only", help="Random faults only on writes."
     ),
     hang_seconds: float = typer.Option(0.0, "--hang-seconds", min=0, help="Wait before a timeout fault."),
+    id_epoch: int | None = typer.Option(
+        None,
+        "--id-epoch",
+        min=0,
+        max=99_999,
+        help="ID range (default: random, so a restart never reuses IDs).",
+    ),
     webhook_url: str = typer.Option(
         "",
         "--webhook-url",
@@ -132,6 +140,7 @@ def github_sim(
             hang_seconds=hang_seconds,
         ),
         token=token,
+        id_epoch=id_epoch if id_epoch is not None else secrets.randbelow(99_999) + 1,
         webhook=webhook,
     )
     typer.echo(f"GitHub simulator on http://{host}:{port} (REST, and GraphQL at /graphql); Ctrl+C stops it.")

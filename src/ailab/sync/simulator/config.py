@@ -138,6 +138,9 @@ class SimulatorConfig:
     html_url: str = "https://github.com"
     login: str = "ailab-bot"
     """The authenticated user, shown as each issue's ``user``."""
+    id_epoch: int = 0
+    """Range of the IDs handed out (0-99,999): a restarted simulator uses another, as GitHub never
+    reuses an ID. ``ailab github-sim`` picks a random one unless told."""
     webhook: WebhookConfig | None = None
     """A repository webhook: signed ``issues`` deliveries to its URL (``simulator.webhooks``)."""
 
@@ -162,6 +165,8 @@ class SimulatorConfig:
             raise ConfigError(
                 f"graphql_rate_limit_type={self.graphql_rate_limit_type!r}: use one of {RATE_LIMIT_TYPES}."
             )
+        if not 0 <= self.id_epoch < 100_000:
+            raise ConfigError(f"id_epoch={self.id_epoch} must be in 0..99,999.")
         if self.latency_seconds < 0:
             raise ConfigError(f"latency_seconds={self.latency_seconds} must be >= 0.")
         object.__setattr__(self, "api_url", self.api_url.rstrip("/"))

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 ERROR_TYPES = {
     "not_found": "NOT_FOUND",
     "gone": "FORBIDDEN",
+    "moved": "NOT_FOUND",
     "invalid": "UNPROCESSABLE",
     "invalid_simple": "UNPROCESSABLE",
     "bad_request": "UNPROCESSABLE",

@@ -17,8 +17,9 @@ from ailab.errors import GitHubError
 class SimError(GitHubError):
     """The simulated GitHub refuses a request (unknown issue, invalid field, ...).
 
-    ``kind`` is one of ``not_found`` (404), ``gone`` (410), ``invalid`` (422 with
-    ``errors[]``), ``invalid_simple`` (422, simple body) or ``bad_request`` (400).
+    ``kind`` is one of ``not_found`` (404), ``gone`` (410), ``moved`` (301 to ``location``, the
+    API path of a transferred issue), ``invalid`` (422 with ``errors[]``), ``invalid_simple``
+    (422, simple body) or ``bad_request`` (400).
     """
 
     def __init__(
@@ -29,9 +30,11 @@ class SimError(GitHubError):
         resource: str = "Issue",
         field: str | None = None,
         code: str = "invalid",
+        location: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
+        self.location = location
         self.message = message
         self.resource = resource
         self.field = field
@@ -140,10 +143,12 @@ class Repo:
 
     __slots__ = (
         "full_name",
+        "gone",
         "has_issues",
         "id",
         "issues",
         "labels",
+        "moved",
         "name",
         "next_number",
         "node_id",
@@ -162,6 +167,8 @@ class Repo:
         self.issues: dict[int, Issue] = {}  # number -> issue, in creation order
         self.labels: dict[str, Label] = {}  # lower-case name -> label, in creation order
         self.next_number = 1
+        self.gone: set[int] = set()  # numbers of deleted issues: 410 Gone
+        self.moved: dict[int, Issue] = {}  # number -> the issue it was transferred to: 301
         self.version = 0  # bumped on every change; keys list caches
         self.views: dict[tuple[Any, ...], Any] = {}
 

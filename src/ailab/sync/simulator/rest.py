@@ -8,6 +8,8 @@ Choices where GitHub's docs are silent (kept simple and documented here):
   blocking issue; ``POST .../sub_issues`` and ``PATCH .../sub_issues/priority`` with the parent.
 * Labels named in create/update/add-labels that do not exist are created (colour ``ededed``).
 * ``since`` is inclusive (``updated_at >= since``); ties in a sort are broken by number.
+* A deleted issue answers 410 and a transferred one 301 (``location`` and ``url`` name its new
+  API URL) on every ``.../issues/{issue_number}`` route, as "Get an issue" documents.
 """
 
 from __future__ import annotations
@@ -85,8 +87,12 @@ class RestRoute:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def error_result(err: SimError) -> Result:
-    """The answer GitHub gives for a simulator error (404, 410, 400 or 422 with its JSON shape)."""
+def error_result(err: SimError, base: str = "") -> Result:
+    """The answer GitHub gives for a simulator error (301, 404, 410, 400 or 422 with its JSON shape)."""
+    if err.kind == "moved":  # GitHub's 301 for a transferred issue: where it lives now
+        url = f"{base}{err.location or ''}"
+        moved = {"message": "Moved Permanently", "url": url, "documentation_url": DOCS}
+        return Result(301, orjson.dumps(moved), [(b"location", url.encode())])
     if err.kind == "not_found":
         body: dict[str, Any] = {"message": "Not Found", "documentation_url": DOCS, "status": "404"}
         return Result(404, orjson.dumps(body))

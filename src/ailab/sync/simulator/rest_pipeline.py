@@ -114,7 +114,7 @@ async def _run(sim: GitHubSimulator, route: RestRoute, scope: Scope, receive: Re
         )
         return route.handler(call)
     except SimError as err:
-        return error_result(err)
+        return error_result(err, base_url(scope))
 
 
 async def _server_error(

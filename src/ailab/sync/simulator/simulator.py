@@ -44,7 +44,7 @@ class GitHubSimulator:
     def __init__(self, config: SimulatorConfig | None = None, clock: Clock | None = None) -> None:
         self.config = config or SimulatorConfig()
         self.clock: Clock = clock or SYSTEM_CLOCK
-        self.world = World(self.clock)
+        self.world = World(self.clock, self.config.id_epoch)
         self.shapes = Shapes(self.config.api_url, self.config.html_url, self.config.login)
         self.limits = Limits(self.config)
         self.faults = FaultInjector(self.config.faults)
@@ -138,6 +138,27 @@ class GitHubSimulator:
         if state is not None:
             self.world.set_state(issue, state, state_reason)
         return self.issue(full_name, number)
+
+    # -- remotes changing under the sync (GitHub's 410 / 301 / NOT_FOUND behaviour) -----------
+    def delete_issue(self, full_name: str, number: int) -> None:
+        """Delete an issue as an admin on github.com would: 410 for its number from now on."""
+        self.world.delete_issue(self._issue(full_name, number))
+
+    def transfer_issue(self, full_name: str, number: int, to: str) -> dict[str, Any]:
+        """Transfer an issue to repository ``to`` (created if needed); its old number answers 301."""
+        owner, name = _split(to)
+        moved = self.world.transfer_issue(self._issue(full_name, number), self.world.repo(owner, name))
+        return self.issue(to, moved.number)
+
+    def delete_label(self, full_name: str, name: str) -> None:
+        """Delete a label; it disappears from its issues (their ``updated_at`` unchanged)."""
+        self.world.delete_label(self.repo(full_name), name)
+
+    def reset(self) -> None:
+        """Forget every repository, issue and label, as a restart would; new IDs from now on."""
+        listener = self.world.listener  # the webhook keeps watching the new, empty world
+        self.world = World(self.clock, self.world.epoch + 1)
+        self.world.listener = listener
 
     def _issue(self, full_name: str, number: int) -> Issue:
         found = self.repo(full_name).issues.get(number)

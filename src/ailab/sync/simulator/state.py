@@ -2,7 +2,15 @@
 
 Every change goes through ``World`` so ``updated_at``, cached JSON and per-repo versions stay
 consistent. Both the REST and the GraphQL layer call the same methods, which raise ``SimError``
-(mapped to 404/410/422 in REST and to ``errors[].type`` in GraphQL).
+(mapped to 301/404/410/422 in REST and to ``errors[].type`` in GraphQL).
+
+Remotes that change under a client, as GitHub documents them ("Get an issue"): a deleted issue
+answers ``410 Gone``, a transferred one ``301 Moved Permanently`` to its new place; the GraphQL
+node ids of both no longer resolve (``NOT_FOUND``, "Could not resolve to a node with the global
+id of ..."). A transferred issue becomes a new issue (new number, id and node id) in the target
+repository. Deleting a label removes it from its issues without touching their ``updated_at``.
+IDs are never reused: a ``World`` made with another ``epoch`` (a restarted simulator) hands
+out IDs from a range of its own, as a recreated repository on GitHub gets new IDs.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ MAX_BLOCKED_BY = 50
 MAX_SUB_ISSUES = 100
 MAX_SUB_ISSUE_DEPTH = 8
 DEFAULT_LABEL_COLOR = "ededed"
+EPOCH_SPAN = 10_000_000_000  # IDs of one World epoch; epochs below 100,000 keep IDs JSON-safe
 
 
 def _owner_key(full_name: str) -> str:
@@ -28,16 +37,18 @@ def _owner_key(full_name: str) -> str:
 class World:
     """All repositories of the simulated GitHub, indexed by name and by database ID."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, epoch: int = 0) -> None:
         self.clock = clock
+        self.epoch = epoch
         self.repos: dict[str, Repo] = {}
         self.issues_by_id: dict[int, Issue] = {}
         self.labels_by_id: dict[int, Label] = {}
         self.repos_by_id: dict[int, Repo] = {}
         # Distinct ranges so an issue's id never equals its number or a label's id (catches mix-ups).
-        self._issue_ids = itertools.count(100_000_001)
-        self._label_ids = itertools.count(600_000_001)
-        self._repo_ids = itertools.count(900_000_001)
+        offset = epoch * EPOCH_SPAN
+        self._issue_ids = itertools.count(offset + 100_000_001)
+        self._label_ids = itertools.count(offset + 600_000_001)
+        self._repo_ids = itertools.count(offset + 900_000_001)
         self.listener: IssueListener | None = None  # told of each issue change (the webhook)
 
     def _event(self, action: str, issue: Issue, extra: dict[str, Any] | None = None) -> None:
@@ -72,8 +83,30 @@ class World:
         """Issue ``number`` of ``repo``, or a 404."""
         found = repo.issues.get(number)
         if found is None:
+            if number in repo.gone:
+                raise SimError("gone", "This issue was deleted")
+            moved = repo.moved.get(number)
+            if moved is not None:
+                target = self._current(moved)
+                if target is None:
+                    raise SimError("gone", "This issue was deleted")
+                raise SimError(
+                    "moved",
+                    "Moved Permanently",
+                    location=f"/repos/{target.repo.full_name}/issues/{target.number}",
+                )
             raise SimError("not_found", "Not Found")
         return found
+
+    def _current(self, issue: Issue) -> Issue | None:
+        """Where a transferred issue is now (following later transfers); ``None`` if deleted."""
+        seen = 0
+        while issue.repo.issues.get(issue.number) is not issue:
+            nxt = issue.repo.moved.get(issue.number)
+            if nxt is None or seen > 100:
+                return None
+            issue, seen = nxt, seen + 1
+        return issue
 
     def issue_by_id(self, db_id: Any, *, field: str = "issue_id") -> Issue:
         """The issue with database id ``db_id``, or the 422 naming ``field``."""
@@ -284,6 +317,64 @@ class World:
         if removed:
             self._changed(issue)
         return removed
+
+    # -- remotes changing under the client: deletes and transfers --------------------------------
+    def _detach(self, issue: Issue) -> None:
+        """Drop an issue's relations (dependencies, parent, sub-issues) from the issues around it."""
+        for blocker in list(issue.blocked_by.values()):
+            blocker.blocking.pop(issue.id, None)
+            self._changed(blocker, touch=False)
+        for blocked in list(issue.blocking.values()):
+            blocked.blocked_by.pop(issue.id, None)
+            self._changed(blocked, touch=False)
+        issue.blocked_by, issue.blocking = {}, {}
+        if issue.parent is not None:
+            issue.parent.sub_issues.remove(issue)
+            self._changed(issue.parent, touch=False)
+            issue.parent = None
+        for child in issue.sub_issues:
+            child.parent = None
+            self._changed(child, touch=False)
+        issue.sub_issues = []
+
+    def delete_issue(self, issue: Issue) -> None:
+        """Delete an issue: its number answers 410 from now on, its node id resolves to nothing."""
+        self._detach(issue)
+        repo = issue.repo
+        del repo.issues[issue.number]
+        self.issues_by_id.pop(issue.id, None)
+        repo.gone.add(issue.number)
+        repo.changed()
+
+    def transfer_issue(self, issue: Issue, target: Repo) -> Issue:
+        """Move an issue to ``target``: a new issue there; the old number answers 301 to it."""
+        if target is issue.repo:
+            raise SimError("invalid", "The issue is already in that repository.", field="repository_id")
+        self.issues_enabled(target)
+        self._detach(issue)
+        labels = self.labels_named(target, [label.name for label in issue.labels.values()])
+        moved = self.create_issue(target, issue.title, issue.body, labels)
+        moved.created_ts = issue.created_ts
+        if issue.state == "closed":
+            moved.state, moved.state_reason, moved.closed_ts = "closed", issue.state_reason, issue.closed_ts
+        source = issue.repo
+        del source.issues[issue.number]
+        self.issues_by_id.pop(issue.id, None)
+        source.moved[issue.number] = moved
+        source.changed()
+        return moved
+
+    def delete_label(self, repo: Repo, name: str) -> Label:
+        """Delete a label and take it off every issue (their ``updated_at`` stays as it was)."""
+        label = repo.labels.pop(name.strip().lower(), None)
+        if label is None:
+            raise SimError("not_found", "Not Found", resource="Label")
+        self.labels_by_id.pop(label.id, None)
+        for issue in repo.issues.values():
+            if issue.labels.pop(label.id, None) is not None:
+                self._changed(issue, touch=False)
+        repo.changed()
+        return label
 
     # -- dependencies ----------------------------------------------------------------------
     def add_blocked_by(self, issue: Issue, blocker: Issue) -> None:
