@@ -9,7 +9,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	&& { echo $$p; break; }; done)
 PYTEST_WORKERS ?= 2
 
-.PHONY: report test lint typecheck unit notebooks serve lab fuzz clean venv soak
+.PHONY: report test lint typecheck unit notebooks serve lab fuzz clean venv soak ab history
 
 venv: $(STAMP)
 
@@ -22,6 +22,17 @@ $(STAMP): pyproject.toml
 
 report: $(STAMP)
 	$(BIN)/ailab report --html
+
+# Did a change make anything slower? make ab BASE=main [HEAD=<ref>] [AB_ARGS="--only smoke --rounds 7"]
+# (HEAD unset: the working tree as it is). Exit 1 on a regression beyond the margin and the noise.
+BASE ?= main
+HEAD ?=
+AB_ARGS ?=
+ab: $(STAMP)
+	$(BIN)/ailab ab $(BASE) $(HEAD) $(AB_ARGS)
+
+history: $(STAMP)
+	$(BIN)/ailab history
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests loadtests

@@ -14,6 +14,10 @@ import pytest
 SMALL_SIZES = {
     "AILAB_NB_ITEMS": "3000",
     "AILAB_NB_QUICK": "1",
+    # 06: an A/B of HEAD~1 and HEAD with the smoke suite, a few hundred items, 3 rounds.
+    "AILAB_NB_AB_GROUP": "smoke",
+    "AILAB_NB_AB_ITEMS": "300",
+    "AILAB_NB_AB_ROUNDS": "3",
 }
 for name, value in SMALL_SIZES.items():
     os.environ.setdefault(name, value)

@@ -214,6 +214,8 @@ class Settings:
     github_poll_seconds: float = setting(60.0, minimum=1.0)  # `sync --watch`: conditional listing this often
     github_watch_debounce: float = setting(0.5)  # `sync --watch`: quiet time after a local change
     compare_max_age_hours: float = setting(24.0)  # the report reuses `ailab compare` results this fresh
+    # Test-only (ailab.planted): a planted slowdown of the tag filter (0.25 = 25%) that `ailab ab` must catch.
+    test_tag_filter_slowdown: float = setting(0.0)
 
     def __post_init__(self) -> None:
         for spec in SETTINGS_TABLE:  # here, so Settings(...) and with_() are checked as from_env is

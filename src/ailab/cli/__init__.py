@@ -24,7 +24,19 @@ err_console = Console(stderr=True)
 
 def _register_all() -> None:
     # Imported here so `ailab --help` stays quick and each module owns its commands.
-    for name in ("db", "report", "github_sim", "sync", "serve", "legacy", "compare", "loadtest", "fuzz"):
+    for name in (
+        "db",
+        "report",
+        "github_sim",
+        "sync",
+        "serve",
+        "legacy",
+        "compare",
+        "loadtest",
+        "fuzz",
+        "history",
+        "ab",
+    ):
         try:
             module = importlib.import_module(f"ailab.cli.{name}")
         except ModuleNotFoundError as err:

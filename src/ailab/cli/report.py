@@ -29,6 +29,7 @@ def report_cmd(
     from ailab.extras import require_lab
 
     require_lab("ailab report")
+    from ailab.perf.history import save_run
     from ailab.perf.render import Sections, claims_table, rich_table
     from ailab.perf.report import run_report, write_outputs
 
@@ -43,6 +44,7 @@ def report_cmd(
         )
     console.print(rich_table(result))
     paths = write_outputs(result, out, html=html)
+    paths["history"] = save_run(result.to_json(), out, groups=only)
     console.print(claims_table(Sections(result, out).claims))
     for kind, path in paths.items():
         console.print(f"{kind}: {path.resolve()}")

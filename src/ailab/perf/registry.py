@@ -26,6 +26,7 @@ BENCHMARK_MODULES: list[str] = [
     "ailab.perf.bench_compare",
     "ailab.perf.bench_web",
     "ailab.perf.bench_legacy",
+    "ailab.perf.bench_smoke",
 ]
 
 
@@ -120,6 +121,7 @@ class Registered:
     group: str
     order: int
     fn: BenchmarkFn
+    default: bool = True  # False: runs only when its group is asked for by name (--only)
 
     @property
     def name(self) -> str:
@@ -129,10 +131,10 @@ class Registered:
 _benchmarks: list[Registered] = []
 
 
-def benchmark(group: str, order: int = 100) -> Callable[[BenchmarkFn], BenchmarkFn]:
+def benchmark(group: str, order: int = 100, default: bool = True) -> Callable[[BenchmarkFn], BenchmarkFn]:
     def register(fn: BenchmarkFn) -> BenchmarkFn:
         if not any(r.fn is fn for r in _benchmarks):
-            _benchmarks.append(Registered(group, order, fn))
+            _benchmarks.append(Registered(group, order, fn, default))
         return fn
 
     return register
@@ -141,5 +143,5 @@ def benchmark(group: str, order: int = 100) -> Callable[[BenchmarkFn], Benchmark
 def registered(groups: set[str] | None = None) -> list[Registered]:
     for module in BENCHMARK_MODULES:
         importlib.import_module(module)
-    chosen = [r for r in _benchmarks if groups is None or r.group in groups]
+    chosen = [r for r in _benchmarks if (r.default if groups is None else r.group in groups)]
     return sorted(chosen, key=lambda r: r.order)

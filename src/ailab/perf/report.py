@@ -116,10 +116,12 @@ def run_report(
                 log.error("benchmark %s failed:\n%s", bench.name, traceback.format_exc())
                 failures.append(f"{bench.name}: {type(err).__name__}: {err}")
         dialect = engine.dialect.name
+        server_version = ".".join(str(v) for v in engine.dialect.server_version_info or ())
     meta = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "items": items,
         "dialect": dialect,
+        "server_version": server_version,
         "quick": quick,
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}",

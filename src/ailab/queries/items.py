@@ -11,6 +11,7 @@ Statement budgets (asserted in tests, on SQLite and Postgres):
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from ailab import planted
 from ailab.errors import NotFoundError, ValidationError
 from ailab.queries._tables import (
     blockers,
@@ -353,6 +355,8 @@ def list_work_items(
     ``q``: case-insensitive substring of the title (SQLite folds ASCII letters only).
     Unknown tags or project match nothing.
     """
+    slowdown = planted.tag_filter_slowdown() if tags_any or tags_all else 0.0  # test-only, 0 normally
+    started = time.perf_counter() if slowdown else 0.0
     stmt, params = page_query(
         conn.dialect.name,
         status=status,
@@ -376,6 +380,8 @@ def list_work_items(
     if len(rows) > limit:
         last = items[-1]
         next_cursor = encode_cursor(last["created_at"], last["id"])
+    if slowdown:
+        planted.stretch(started, slowdown)
     return Page(items=items, next_cursor=next_cursor, limit=limit)
 
 

@@ -66,6 +66,7 @@ StatusFilter = Annotated[
 PriorityFilter = Annotated[
     str, StringConstraints(pattern=schemas.PRIORITY_LIST_PATTERN, max_length=schemas.MAX_VOCAB_FILTER_LENGTH)
 ]
+TagName = Annotated[str, StringConstraints(pattern=schemas.TAG_PATTERN, max_length=100)]
 TagFilter = Annotated[
     str, StringConstraints(pattern=schemas.TAG_LIST_PATTERN, max_length=schemas.MAX_TAG_FILTER_LENGTH)
 ]
@@ -316,7 +317,14 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
         project: Annotated[
             str, Query(max_length=64, pattern=schemas.LINE_PATTERN, description="Project key.")
         ] = "",
-        tag: Annotated[list[TagFilter] | None, TagQuery("Items with all of these tags.")] = None,
+        tag: Annotated[
+            list[TagName] | None,
+            Query(
+                max_length=schemas.MAX_ALL_TAGS,
+                description=f"Items with all of these tags (at most {schemas.MAX_ALL_TAGS}): repeat the parameter.",
+                json_schema_extra=_on_the_wire,
+            ),
+        ] = None,
         any_tag: Annotated[list[TagFilter] | None, TagQuery("Items with at least one of these.")] = None,
         q: Annotated[
             str, Query(max_length=200, pattern=schemas.LINE_PATTERN, description="Text in the title.")

@@ -66,12 +66,16 @@ def _text(params: Params, name: str, max_length: int, rule: re.Pattern[str] = sc
 
 
 def _list(
-    params: Params, name: str, rule: re.Pattern[str], max_length: int = schemas.MAX_VOCAB_FILTER_LENGTH
+    params: Params,
+    name: str,
+    rule: re.Pattern[str],
+    max_length: int = schemas.MAX_VOCAB_FILTER_LENGTH,
+    max_values: int = schemas.MAX_FILTER_VALUES,
 ) -> list[str] | None:
     values = params.get(name)
     if not values:
         return None
-    if len(values) > schemas.MAX_FILTER_VALUES:
+    if len(values) > max_values:
         raise Unsupported(name)
     for value in values:
         if len(value) > max_length or not rule.match(value):
@@ -115,7 +119,7 @@ def _list_page(ctx: WebContext, params: Params, _rest: str) -> Awaitable[Respons
         status=_list(params, "status", schemas.STATUS_LIST),
         priority=_list(params, "priority", schemas.PRIORITY_LIST),
         project=_text(params, "project", 64),
-        tag=_list(params, "tag", schemas.TAG_LIST, schemas.MAX_TAG_FILTER_LENGTH),
+        tag=_list(params, "tag", schemas.TAG, 100, schemas.MAX_ALL_TAGS),
         any_tag=_list(params, "any_tag", schemas.TAG_LIST, schemas.MAX_TAG_FILTER_LENGTH),
         q=_text(params, "q", 200),
         limit=_int(params, "limit", queries.DEFAULT_PAGE_SIZE, 1, queries.MAX_PAGE_SIZE),
