@@ -25,6 +25,7 @@ from ailab.db.scratch import (
     postgres_reachable,
     scratch_schema,
 )
+from cli_support import Cli, Run, run_cli
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REQUIRE_POSTGRES = os.environ.get("AILAB_REQUIRE_POSTGRES") == "1"
@@ -118,3 +119,13 @@ def seeded_engine(engine: Engine) -> Engine:
 
     seed_database(engine, items=300, seed=7)
     return engine
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """``cli("db", "current", AILAB_DEBUG="1")``: run ailab in-process through its real entry point."""
+
+    def run(*args: str, **env: str) -> Run:
+        return run_cli(capsys, monkeypatch, *args, **env)
+
+    return run

@@ -219,7 +219,7 @@ def test_legacy_imports_keep_derived_exact(engine: Engine, tmp_path: Path, share
     assert_exact(engine)
     source = tmp_path / "synthetic.db"
     generate(source, items=BULK_DERIVED_ROWS + 200, generation=2, seed=4, messes=True)
-    import_legacy(source, engine)
+    import_legacy(source, engine, replace=True)  # another file over the same ids: asked for
     assert_exact(engine)
 
 

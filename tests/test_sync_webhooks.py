@@ -483,3 +483,23 @@ async def test_webhook_faults_switch_at_run_time(
             await w.edit_as("octocat", w.links[key], title=f"[{key}] Delivered")
             await w.settle()
         assert w.item(key)["title"] == "Delivered"
+
+
+async def test_issues_deleted_or_transferred_on_the_simulator_arrive_as_deliveries(
+    synced_template: tuple[Path, SimulatedGitHub], tmp_path: Path
+) -> None:
+    async with world(synced_template, tmp_path) as w:
+        keys = sorted(w.links)
+        moved_key, gone_key = keys[7], keys[8]
+        w.gh.sim.create_repo("octo-org/elsewhere")
+        moved = w.gh.sim.transfer_issue(w.gh.repository, w.links[moved_key], "octo-org/elsewhere")
+        w.gh.sim.delete_issue(w.gh.repository, w.links[gone_key])
+        await w.settle()
+        rows = {(d["action"], d["issue_number"]): d["status"] for d in w.deliveries()}
+        assert rows[("transferred", w.links[moved_key])] == "applied"
+        assert rows[("deleted", w.links[gone_key])] == "applied"
+        links = SyncStore(w.engine).load_links().values()
+        assert [v.issue_number for v in links if v.repository == "octo-org/elsewhere"] == [moved["number"]]
+        status = (await w.dash.get("/api/sync/status")).json()
+        repo = next(r for r in status["repositories"] if r["repository"] == w.gh.repository)
+        assert repo["needs_full_sync"] is True

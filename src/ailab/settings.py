@@ -11,9 +11,11 @@ To add a setting: add one line ``name: type = setting(default, minimum=...)`` to
 
 from __future__ import annotations
 
+import math
 import os
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, TypeVar
@@ -63,30 +65,55 @@ class Secret:
         return hash(self._value)
 
 
+SUPPORTED_URL_PREFIXES = "sqlite://, sqlite+pysqlite://, postgresql:// and postgresql+psycopg://"
+
+
+_CONTROL_NAMES = {"\r": "a carriage return, \\r", "\n": "a newline, \\n", "\t": "a tab", " ": "a space"}
+
+
+def check_secret_text(raw: str, var: str) -> None:
+    """A token with whitespace or a control character in it is refused, without echoing it.
+
+    The usual cause is a CRLF env file (a trailing ``\\r``) or a pasted newline; such a token
+    would fail at GitHub anyway, and the HTTP library's error would print it in full.
+    """
+    for position, char in enumerate(raw, start=1):
+        if char.isspace() or unicodedata.category(char).startswith("C"):
+            where = "at its end" if position == len(raw) else f"at character {position} of {len(raw)}"
+            name = _CONTROL_NAMES.get(char) or unicodedata.name(char, f"U+{ord(char):04X}")
+            raise ConfigError(
+                f"{var} contains whitespace or a control character ({name}, "
+                f"{where}; often a CRLF line ending in an env file). Remove it and set {var} again; "
+                "the value is not shown here."
+            )
+
+
 def parse_database_url(raw: str) -> URL:
     """Parse and check a database URL; raise ``ConfigError`` naming what is accepted."""
     try:
         url = make_url(raw)
-    except ArgumentError:
+        url.port  # noqa: B018 -- SQLAlchemy parses the port lazily: a non-number raises here
+    except (ArgumentError, ValueError):
         raise ConfigError(
-            f"Could not parse database URL {_mask(raw)!r}. Accepted forms: {ACCEPTED_URL_FORMS}."
+            f"Could not parse database URL {_mask(raw)!r} (is the port a number?). "
+            f"Accepted forms: {ACCEPTED_URL_FORMS}."
         ) from None
     backend = url.get_backend_name()
     driver = url.get_driver_name()
     if backend not in SUPPORTED_DRIVERS:
         raise ConfigError(
             f"Unsupported database dialect {backend!r} in {_mask(raw)!r}. "
-            f"ailab supports SQLite and PostgreSQL: {ACCEPTED_URL_FORMS}."
+            f"ailab supports exactly {SUPPORTED_URL_PREFIXES}: {ACCEPTED_URL_FORMS}."
         )
-    if backend == "postgresql" and not url.drivername.startswith("postgresql+psycopg"):
-        if url.drivername == "postgresql":
-            # Plain postgresql:// means psycopg2 to SQLAlchemy; we ship psycopg 3.
-            url = url.set(drivername="postgresql+psycopg")
-        else:
-            raise ConfigError(
-                f"Unsupported PostgreSQL driver {driver!r} in {_mask(raw)!r}; "
-                "use postgresql+psycopg:// (psycopg 3)."
-            )
+    if "+" in url.drivername and driver not in SUPPORTED_DRIVERS[backend]:
+        raise ConfigError(
+            f"Unsupported {backend} driver {driver!r} in {_mask(raw)!r}; "
+            f"use {'postgresql+psycopg://' if backend == 'postgresql' else 'sqlite://'}. ailab supports "
+            f"exactly {SUPPORTED_URL_PREFIXES} (PostgreSQL through psycopg 3)."
+        )
+    if url.drivername == "postgresql":
+        # Plain postgresql:// means psycopg2 to SQLAlchemy; we ship psycopg 3.
+        url = url.set(drivername="postgresql+psycopg")
     if backend == "postgresql" and not url.database:
         raise ConfigError(f"Database URL {_mask(raw)!r} names no database; add /dbname at the end.")
     return url
@@ -96,7 +123,7 @@ def _mask(raw: str) -> str:
     """Hide a password in a URL before it goes into a message."""
     try:
         return make_url(raw).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return raw if "@" not in raw else "***@" + raw.split("@", 1)[1]
 
 
@@ -130,6 +157,7 @@ class SettingSpec:
     def parse(self, raw: str, var: str) -> Any:
         """Read one environment string; a bad one is a ``ConfigError`` naming the variable."""
         if self.kind is Secret:
+            check_secret_text(raw, var)
             return Secret(raw)
         if self.kind is tuple:  # a list: comma-separated, blanks dropped
             return tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -148,9 +176,12 @@ class SettingSpec:
                 ) from None
         if self.kind is float:
             try:
-                return float(raw)
+                value = float(raw)
             except ValueError:
                 raise ConfigError(f"{var}={raw!r} is not a number; set it to e.g. {self.default}.") from None
+            if not math.isfinite(value):
+                raise ConfigError(f"{var}={raw!r} is not a finite number; set it to e.g. {self.default}.")
+            return value
         return raw
 
     def check(self, value: Any) -> None:
@@ -167,6 +198,10 @@ class SettingSpec:
             raise ConfigError(
                 f"Setting {self.name} ({self.env[0]}) must be {self.kind.__name__}, got {value!r}."
             )
+        if self.kind is Secret:
+            check_secret_text(value.reveal(), self.env[0])
+        if self.kind is float and not math.isfinite(value):
+            raise ConfigError(f"Setting {self.name} ({self.env[0]}) must be a finite number, got {value!r}.")
         if numeric and value < self.minimum_or_zero:
             raise ConfigError(
                 f"{self.env[0]}={value} is below the minimum {self.minimum_or_zero} "
@@ -214,6 +249,8 @@ class Settings:
     github_poll_seconds: float = setting(60.0, minimum=1.0)  # `sync --watch`: conditional listing this often
     github_watch_debounce: float = setting(0.5)  # `sync --watch`: quiet time after a local change
     compare_max_age_hours: float = setting(24.0)  # the report reuses `ailab compare` results this fresh
+    statement_timeout_ms: int = setting(5000)  # the server's limit per statement; 0: none
+    debug: bool = setting(False)  # the CLI prints the traceback under its error: line
     # Test-only (ailab.planted): a planted slowdown of the tag filter (0.25 = 25%) that `ailab ab` must catch.
     test_tag_filter_slowdown: float = setting(0.0)
 

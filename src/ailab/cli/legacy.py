@@ -13,7 +13,7 @@ from ailab.cli.db import DatabaseUrlOption, db_app
 from ailab.legacy.report import ImportReport
 
 console = Console()
-DEFAULT_REPORT = Path("legacy-import-report.json")
+DEFAULT_REPORT = Path("reports") / "legacy-import-report.json"
 ANOMALIES_SHOWN_AFTER_IMPORT = 40
 
 
@@ -38,16 +38,36 @@ def import_legacy_cmd(
     report: Path = typer.Option(
         DEFAULT_REPORT, "--report", help="Where to write the full report (FILE.json and FILE.md)."
     ),
+    replace: bool = typer.Option(
+        False, "--replace", help="Overwrite rows that an import of a different legacy file wrote."
+    ),
 ) -> None:
-    """Import a legacy ai_lab database: all or nothing, idempotent, every anomaly reported."""
+    """Import a legacy ai_lab database: all or nothing, idempotent, every anomaly reported.
+
+    Importing a different legacy file whose ids overlap rows already imported is refused unless
+    --replace (each such row is listed as an anomaly in the report)."""
+    from ailab.cli import on_interrupt
     from ailab.db.engine import get_engine
     from ailab.db.migrate import upgrade
-    from ailab.legacy.importer import import_legacy
+    from ailab.errors import LegacyOverlapError
+    from ailab.legacy.importer import import_legacy, refuse_source_as_target
 
     engine = get_engine(database_url)
+    refuse_source_as_target(path, engine)  # before upgrade(), which would write the legacy file
+    on_interrupt(
+        "interrupted: nothing was imported (the import is one transaction, rolled back); "
+        "the target and the legacy file are as they were."
+    )
     if not dry_run:
         upgrade(engine)
-    result = import_legacy(path, engine, dry_run=dry_run)
+    try:
+        result = import_legacy(path, engine, dry_run=dry_run, replace=replace)
+    except LegacyOverlapError as refused:
+        if isinstance(refused.report, ImportReport):
+            console.print(_anomaly_table(refused.report, ANOMALIES_SHOWN_AFTER_IMPORT))
+            json_path, _md = refused.report.write(report)
+            console.print(f"full report: {json_path}")
+        raise
     if result.anomalies:
         console.print(_anomaly_table(result, None if dry_run else ANOMALIES_SHOWN_AFTER_IMPORT))
     for table in result.summary_tables():

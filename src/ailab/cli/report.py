@@ -29,6 +29,12 @@ def report_cmd(
     from ailab.extras import require_lab
 
     require_lab("ailab report")
+    from ailab.cli import on_interrupt
+
+    on_interrupt(
+        f"interrupted: no new report was written ({out}/ keeps the previous one); the scratch "
+        "database and the temporary files were removed. Your own databases were not touched."
+    )
     from ailab.perf.history import save_run
     from ailab.perf.render import Sections, claims_table, rich_table
     from ailab.perf.report import run_report, write_outputs

@@ -25,24 +25,32 @@ def serve_cmd(
     Writes (POST/PATCH) need AILAB_API_TOKEN set and 'Authorization: Bearer <token>'.
     """
     from ailab.db.engine import get_engine
-    from ailab.db.migrate import is_up_to_date
-    from ailab.errors import ConfigError
+    from ailab.db.migrate import require_head
     from ailab.settings import get_settings
 
     settings = get_settings()
     if database_url:
         settings = settings.with_(database_url=database_url)
     engine = get_engine(settings.database_url, settings)
-    if not is_up_to_date(engine):
-        raise ConfigError(
-            f"The database {engine.url.render_as_string(hide_password=True)} is not at the current schema; "
-            "run `ailab db upgrade` (and `ailab db seed` for demo data) first."
-        )
+    require_head(engine)  # says whether `ailab db upgrade` helps (not for a newer version's schema)
     engine.dispose()
     # Become the lean server process (the CLI's and Alembic's imports would stay resident).
     # The URL goes through the environment, not argv, so a password never shows in `ps`.
     env = {**os.environ, "AILAB_DATABASE_URL": settings.database_url}
-    args = [sys.executable, "-m", "ailab.web", "--host", host, "--port", str(port), "--log-level", log_level]
+    # -P: the working directory is not put on sys.path, so a stray concurrent.py there cannot
+    # shadow the standard library (Python >= 3.11).
+    args = [
+        sys.executable,
+        "-P",
+        "-m",
+        "ailab.web",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--log-level",
+        log_level,
+    ]
     if access_log:
         args.append("--access-log")
     if workers > 1:

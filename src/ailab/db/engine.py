@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -31,6 +32,8 @@ from sqlalchemy.pool import StaticPool
 
 from ailab.settings import Settings, get_settings, parse_database_url
 
+# The attribute ``note_url_on_errors`` sets on a failed statement's or connection's error.
+ERROR_URL_ATTRIBUTE = "ailab_url"
 # Execution option that marks a connection's transaction as a write (SQLite: BEGIN IMMEDIATE).
 WRITE_OPTION = "ailab_write"
 # With WRITE_OPTION on SQLite: fail at once if another connection holds the write lock, instead of
@@ -45,8 +48,20 @@ def _is_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:"))
 
 
-def _registry_key(url: URL) -> str:
+def registry_key(url: URL) -> str:
     return url.render_as_string(hide_password=False)
+
+
+def get_or_create(key: str, build: Callable[[], Engine]) -> Engine:
+    """The registered engine under ``key``, built once by ``build`` (``ailab.db.readonly`` uses it)."""
+    engine = _engines.get(key)
+    if engine is not None:
+        return engine
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = build()
+        return engine
 
 
 def get_engine(url: str | URL | None = None, settings: Settings | None = None) -> Engine:
@@ -55,16 +70,7 @@ def get_engine(url: str | URL | None = None, settings: Settings | None = None) -
     parsed = parse_database_url(
         url if isinstance(url, str) else (url or settings.url).render_as_string(False)
     )
-    key = _registry_key(parsed)
-    engine = _engines.get(key)
-    if engine is not None:
-        return engine
-    with _lock:
-        engine = _engines.get(key)
-        if engine is None:
-            engine = _create(parsed, settings)
-            _engines[key] = engine
-        return engine
+    return get_or_create(registry_key(parsed), lambda: _create(parsed, settings))
 
 
 def create_configured_engine(url: URL, settings: Settings, **overrides: Any) -> Engine:
@@ -74,8 +80,20 @@ def create_configured_engine(url: URL, settings: Settings, **overrides: Any) -> 
 
 def _create(url: URL, settings: Settings, **overrides: Any) -> Engine:
     if url.get_backend_name() == "sqlite":
-        return _create_sqlite(url, settings, **overrides)
-    return _create_postgres(url, settings, **overrides)
+        engine = _create_sqlite(url, settings, **overrides)
+    else:
+        engine = _create_postgres(url, settings, **overrides)
+    note_url_on_errors(engine)
+    return engine
+
+
+def note_url_on_errors(engine: Engine) -> None:
+    """Errors from ``engine`` (connecting included) carry its URL, so the CLI can name the database."""
+
+    @event.listens_for(engine, "handle_error")
+    def _note(ctx: Any) -> None:
+        if ctx.sqlalchemy_exception is not None:
+            setattr(ctx.sqlalchemy_exception, ERROR_URL_ATTRIBUTE, engine.url)
 
 
 def _create_sqlite(url: URL, settings: Settings, **overrides: Any) -> Engine:
@@ -109,6 +127,7 @@ def _create_sqlite(url: URL, settings: Settings, **overrides: Any) -> Engine:
         cur.execute("PRAGMA cache_size=-65536")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
+        register_functions(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -126,6 +145,16 @@ def _create_sqlite(url: URL, settings: Settings, **overrides: Any) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def register_functions(dbapi_conn: Any) -> None:
+    """SQL functions every ailab SQLite connection has: ``ailab_lower(text)``, Unicode-aware
+    lower case (SQLite's own ``lower`` and ``LIKE`` fold ASCII letters only)."""
+    dbapi_conn.create_function("ailab_lower", 1, _unicode_lower, deterministic=True)
 
 
 def _create_postgres(url: URL, settings: Settings, **overrides: Any) -> Engine:
@@ -148,11 +177,13 @@ def _create_postgres(url: URL, settings: Settings, **overrides: Any) -> Engine:
 
 def forget_engine(url: str) -> None:
     """Dispose and drop the registered engine for ``url`` (after its database is gone)."""
-    key = _registry_key(parse_database_url(url))
+    key = registry_key(parse_database_url(url))
     with _lock:
-        engine = _engines.pop(key, None)
-    if engine is not None:
-        engine.dispose()
+        # The read-only engine for the same URL (ailab.db.readonly) goes too.
+        engines = [_engines.pop(k, None) for k in (key, "ro:" + key)]
+    for engine in engines:
+        if engine is not None:
+            engine.dispose()
 
 
 def _after_fork_in_child() -> None:

@@ -9,6 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from ailab.db.engine import WRITE_OPTION, get_engine
+from ailab.errors import SchemaError
 
 SCRIPT_LOCATION = "ailab.db:migrations"
 
@@ -49,3 +50,57 @@ def head_revision() -> str | None:
 
 def is_up_to_date(engine: Engine | None = None) -> bool:
     return current_revision(engine) == head_revision()
+
+
+def tables_dropped_by_downgrade(engine: Engine, revision: str) -> dict[str, int]:
+    """The tables a downgrade to ``revision`` would drop, with their row counts.
+
+    The schema at ``revision`` is built on a scratch in-memory SQLite; what the live database has
+    beyond it is what the downgrade drops.
+    """
+    from sqlalchemy import create_engine, inspect, text
+
+    live = set(inspect(engine).get_table_names()) - {"alembic_version"}
+    kept: set[str] = set()
+    if revision != "base":
+        scratch = create_engine("sqlite://")
+        try:
+            with scratch.connect() as conn:
+                cfg = alembic_config(scratch)
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                kept = set(inspect(conn).get_table_names())
+        finally:
+            scratch.dispose()
+    dropped = sorted(live - kept)
+    with engine.connect() as conn:
+        return {t: int(conn.execute(text(f'SELECT COUNT(*) FROM "{t}"')).scalar() or 0) for t in dropped}
+
+
+def known_revisions() -> list[str]:
+    """Every revision this version ships, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config(get_engine("sqlite://")))
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+def require_head(engine: Engine, current: str | None = None) -> None:
+    """Raise ``SchemaError`` unless the schema is at head, with the fix that applies."""
+    current = current if current is not None else current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    if current is None:
+        raise SchemaError(
+            f"{where} has no ailab schema yet. Run `ailab db upgrade --database-url ...` "
+            "(and `ailab db seed` for demo data) first."
+        )
+    if current not in known_revisions():
+        raise SchemaError(
+            f"{where} is at schema revision {current!r}, which this ailab does not know (its newest is "
+            f"{head}): a newer ailab migrated it. Use that version; `ailab db upgrade` cannot help."
+        )
+    raise SchemaError(
+        f"{where} is at schema revision {current}, older than this ailab's {head}. "
+        "Run `ailab db upgrade` with the same --database-url."
+    )

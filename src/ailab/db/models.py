@@ -394,6 +394,8 @@ class LegacyRow(Base):
     legacy_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     row_hash: Mapped[str] = mapped_column(String(64))
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The legacy file the row came from (absolute path); None for rows imported before 0004.
+    source_path: Mapped[str | None] = mapped_column(String(1000))
 
 
 class DataRevision(Base):

@@ -151,6 +151,12 @@ def _scalar(conn: Connection, sql: str) -> int:
     return int(conn.execute(text(sql)).scalar() or 0)
 
 
+def count_work_items(engine: Engine) -> int:
+    """How many work items the database holds (``ailab db seed`` asks for --append when any)."""
+    with engine.connect() as conn:
+        return _scalar(conn, "SELECT COUNT(*) FROM work_items")
+
+
 def seed_database(engine: Engine, items: int, seed: int = 42, progress: bool = False) -> SeedResult:
     """Add ``items`` work items (with tags, dependencies, criteria, blockers) in one transaction."""
     rng = random.Random(seed)
@@ -381,18 +387,18 @@ def _generate_chunk(
         open_deps = sum(1 for dep in targets if statuses.get(dep) not in CLOSED_STATUSES)
         statuses[item_id] = statuses_of_chunk[j]
         items.append((*row, open_deps))
-        for pos in range(rng.choice((0, 1, 2, 2, 3))):
+        for pos in range(1, 1 + rng.choice((0, 1, 2, 2, 3))):  # positions from 1, as the API writes
             crits.append(
                 (
                     crit_id,
                     item_id,
                     pos,
-                    f"Criterion {pos + 1}: {rng.choice(_NOUNS)} works",
+                    f"Criterion {pos}: {rng.choice(_NOUNS)} works",
                     statuses_of_chunk[j] == "done",
                 )
             )
             crit_id += 1
         if statuses_of_chunk[j] == "blocked":
-            blocks.append((block_id, item_id, 0, f"Waiting on {rng.choice(_NOUNS)}", False))
+            blocks.append((block_id, item_id, 1, f"Waiting on {rng.choice(_NOUNS)}", False))
             block_id += 1
     return _Rows(items, links, deps, crits, blocks)

@@ -1,9 +1,18 @@
-"""Reading a legacy database without changing it.
+"""Reading a legacy database without changing it, and only what its writers committed.
 
-The file is opened through SQLite's URI ``file:PATH?mode=ro&immutable=1``: read-only, and
-*immutable* so SQLite takes no locks and creates no ``-journal``, ``-wal`` or ``-shm`` file
-beside it. Immutable mode would ignore a write-ahead log, so a file with a non-empty ``-wal``
-beside it is copied (with its log) into a temporary directory and read from there.
+The file is opened through SQLite's URI ``file:PATH?mode=ro``: read-only, but honouring locks and
+journals, in one read transaction (``BEGIN``; the shared lock is held until every table is
+read), so the rows form one committed snapshot even while another program writes the file.
+
+* A writer holding the lock (inside ``BEGIN EXCLUSIVE``, or committing) past the busy timeout:
+  refused with ``LegacySourceBusyError``; never a read of half-written pages.
+* A hot ``-journal`` left by a writer that died mid-transaction: a read-only connection cannot
+  roll it back, so file and journal are copied into a temporary directory, SQLite rolls the
+  copy back to the last commit, and the import reads the copy. The original is untouched.
+* A non-empty ``-wal`` (a WAL-mode file): file and log are copied and read together.
+
+Earlier versions used ``immutable=1``, which ignores locks and journals: it imported a crashed
+writer's uncommitted changes, and a writer growing the file made it look corrupt.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.request import pathname2url
 
-from ailab.errors import LegacyImportError
+from ailab.errors import LegacyImportError, LegacySourceBusyError
 from ailab.legacy.schema import INTERNAL_TABLES, Layout, detect_layout
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -86,29 +95,76 @@ def _check_file(path: Path) -> None:
         )
 
 
-def _readonly_uri(path: Path) -> str:
-    return f"file:{pathname2url(str(path.resolve()))}?mode=ro&immutable=1"
+SQLITE_READONLY_ROLLBACK = 776  # a hot journal that a read-only connection cannot roll back
+BUSY_TIMEOUT_S = 5.0
+
+
+def _uri(path: Path, readonly: bool = True) -> str:
+    return f"file:{pathname2url(str(path.resolve()))}" + ("?mode=ro" if readonly else "")
+
+
+def _begin_snapshot(conn: sqlite3.Connection) -> None:
+    """Start the read transaction and take the shared lock now (the first read takes it)."""
+    conn.isolation_level = None
+    conn.execute("BEGIN")
+    conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+
+
+def _copy_with(path: Path, sidecar: Path, tmp: Path, readonly: bool) -> sqlite3.Connection:
+    copy = tmp / path.name
+    shutil.copy2(path, copy)
+    shutil.copy2(sidecar, copy.with_name(copy.name + sidecar.name[len(path.name) :]))
+    return sqlite3.connect(_uri(copy, readonly=readonly), uri=True)
+
+
+def _open_snapshot(path: Path, tmp: Path, notes: list[str], busy_timeout_s: float) -> sqlite3.Connection:
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        # Copy file + log so SQLite can replay the log in the copy, never beside the original.
+        notes.append(f"{wal.name} held changes not yet in {path.name}; read them from a temporary copy.")
+        conn = _copy_with(path, wal, tmp, readonly=True)
+        _begin_snapshot(conn)
+        return conn
+    conn = sqlite3.connect(_uri(path), uri=True, timeout=busy_timeout_s)
+    try:
+        _begin_snapshot(conn)
+        return conn
+    except sqlite3.OperationalError as err:
+        conn.close()
+        if getattr(err, "sqlite_errorcode", None) == SQLITE_READONLY_ROLLBACK:
+            journal = path.with_name(path.name + "-journal")
+            notes.append(
+                f"{journal.name} is a hot journal: a writer died inside a transaction. Its changes "
+                "were not committed, so they were rolled back in a temporary copy and not imported."
+            )
+            conn = _copy_with(path, journal, tmp, readonly=False)  # rolls the copy back on first read
+            _begin_snapshot(conn)
+            return conn
+        if "locked" in str(err) or "busy" in str(err):
+            raise LegacySourceBusyError(
+                f"{path} is locked by a program writing it (a transaction in progress for more than "
+                f"{busy_timeout_s:g} s): what it has committed cannot be read now, and what it has not "
+                "must not be imported. Let that program finish or stop it, then rerun."
+            ) from None
+        raise LegacyImportError(f"Could not open {path} read-only: {err}.") from None
+    except sqlite3.DatabaseError as err:
+        conn.close()
+        raise LegacyImportError(
+            f"{path} is not a readable SQLite database ({err}). Give the path of the old system's ai_lab.db."
+        ) from None
 
 
 @contextmanager
-def open_readonly(path: Path) -> Iterator[tuple[sqlite3.Connection, list[str]]]:
-    """A read-only connection to ``path`` (see the module docstring) and notes about how."""
+def open_readonly(
+    path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S
+) -> Iterator[tuple[sqlite3.Connection, list[str]]]:
+    """A read-only connection to ``path`` inside one read transaction (see the module docstring),
+    and notes about how it was read."""
     _check_file(path)
     notes: list[str] = []
-    wal = path.with_name(path.name + "-wal")
     with tempfile.TemporaryDirectory(prefix="ailab-legacy-") as tmp:
-        read_from = path
-        if wal.exists() and wal.stat().st_size > 0:
-            # Copy file + log so SQLite can replay the log in the copy, never beside the original.
-            read_from = Path(tmp) / path.name
-            shutil.copy2(path, read_from)
-            shutil.copy2(wal, read_from.with_name(read_from.name + "-wal"))
-            notes.append(f"{wal.name} held changes not yet in {path.name}; read them from a temporary copy.")
-            uri = f"file:{pathname2url(str(read_from))}?mode=ro"
-        else:
-            uri = _readonly_uri(read_from)
         try:
-            conn = sqlite3.connect(uri, uri=True)
+            conn = _open_snapshot(path, Path(tmp), notes, busy_timeout_s)
         except sqlite3.Error as err:
             raise LegacyImportError(f"Could not open {path} read-only: {err}.") from None
         try:
@@ -159,10 +215,10 @@ def _read_rows(conn: sqlite3.Connection, table: str) -> tuple[tuple[str, ...], l
         conn.text_factory = str
 
 
-def read_legacy(path: Path | str) -> LegacySource:
-    """Read every table of a legacy database; detect its schema generation."""
+def read_legacy(path: Path | str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> LegacySource:
+    """Read every table of a legacy database (one committed snapshot); detect its generation."""
     path = Path(path)
-    with open_readonly(path) as (conn, notes):
+    with open_readonly(path, busy_timeout_s) as (conn, notes):
         found = _table_columns(conn, path)
         layout = detect_layout(found, str(path))
         tables: dict[str, SourceTable] = {}

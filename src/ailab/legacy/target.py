@@ -35,6 +35,8 @@ class TargetState:
     project_repos: dict[str, str | None] = field(default_factory=dict)
     tags: dict[str, int] = field(default_factory=dict)
     hashes: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (source table, legacy id) -> the legacy file it was imported from (None: before 0004)
+    sources: dict[tuple[str, str], str | None] = field(default_factory=dict)
     # (repository, issue number) -> (owner table, owner key)
     github_owner: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)
     # (owner table, owner key) -> (repository, issue number or None) of its current link
@@ -57,10 +59,17 @@ def load_target_state(conn: Connection) -> TargetState:
         str(k): r for k, r in conn.execute(text("SELECT key, repository_url FROM projects"))
     }
     state.tags = {str(n): int(i) for i, n in conn.execute(text("SELECT id, name FROM tags"))}
-    state.hashes = {
-        (str(t), str(k)): str(h)
-        for t, k, h in conn.execute(text("SELECT source_table, legacy_id, row_hash FROM legacy_rows"))
-    }
+    has_source = "source_path" in {c["name"] for c in inspect(conn).get_columns("legacy_rows")}
+    rows = conn.execute(
+        text(
+            "SELECT source_table, legacy_id, row_hash, "
+            + ("source_path" if has_source else "NULL")
+            + " FROM legacy_rows"
+        )
+    )
+    for t, k, h, source in rows:
+        state.hashes[(str(t), str(k))] = str(h)
+        state.sources[(str(t), str(k))] = source
     owners = {table: {i: k for k, i in state.ids[table].items()} for table in ("work_items", "ideas")}
     links = conn.execute(text("SELECT repository, issue_number, work_item_id, idea_id FROM github_links"))
     for repo, number, work_item_id, idea_id in links:

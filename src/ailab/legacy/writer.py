@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -58,6 +59,27 @@ def stage(report: ImportReport, name: str, hook: StageHook | None = None) -> Ite
     report.timings[name] = report.timings.get(name, 0.0) + time.perf_counter() - started
     if hook is not None:
         hook(name)
+
+
+def source_identity(path: str | Path) -> str:
+    """How ``legacy_rows.source_path`` names a legacy file: its absolute, resolved path."""
+    return str(Path(path).resolve())
+
+
+def overwritten_from_other_source(plan: Plan, state: TargetState) -> list[tuple[str, str, str]]:
+    """(table, key, earlier source) of each existing row this import would change although an
+    import of a *different* legacy file wrote it (rows of unknown source do not count)."""
+    source = source_identity(plan.report.source_path)
+    found = []
+    for table, plans in plan.entities.items():
+        for p in plans:
+            where = (p.source_table, p.key)
+            earlier = state.sources.get(where)
+            if earlier is None or earlier == source or p.key not in state.ids[table]:
+                continue
+            if state.hashes.get(where) != p.row_hash:
+                found.append((table, p.key, earlier))
+    return found
 
 
 def classify(
@@ -258,7 +280,7 @@ class PlanWriter:
             rows = [
                 (ids[p.key], position, text, done)
                 for p in items
-                for position, (text, done) in enumerate(getattr(p, attr))
+                for position, (text, done) in enumerate(getattr(p, attr), start=1)  # as the API numbers
             ]
             self._replace(
                 table, "work_item_id", "work_items", rows, ("work_item_id", "position", "text", flag)
@@ -320,15 +342,16 @@ class PlanWriter:
     def write_hashes(self) -> None:
         """Record each written row's source hash in ``legacy_rows``, so an unchanged row is skipped next time."""
         counts = self.report.counts("legacy_rows")
+        source = source_identity(self.report.source_path)
         rows: list[tuple[Any, ...]] = []
         for table in self.plan.entities:
             stale = [p.key for p in self.written(table) if (p.source_table, p.key) in self.state.hashes]
             counts.deleted += self.w.delete_in(
                 "legacy_rows", "legacy_id", stale, where=f"source_table = '{table}'"
             )
-            rows += [(p.source_table, p.key, p.row_hash, self.now) for p in self.written(table)]
+            rows += [(p.source_table, p.key, p.row_hash, self.now, source) for p in self.written(table)]
         counts.inserted += self.w.insert(
-            "legacy_rows", ("source_table", "legacy_id", "row_hash", "imported_at"), rows
+            "legacy_rows", ("source_table", "legacy_id", "row_hash", "imported_at", "source_path"), rows
         )
 
     # --- resolving references ---------------------------------------------------------------

@@ -67,7 +67,7 @@ def bench_writers(ctx: BenchContext) -> list[Measurement]:
 def bench_json_layout(ctx: BenchContext) -> list[Measurement]:
     """The same data in JSON columns and in relational tables: size, load memory, an expression index."""
     engine = get_engine(ctx.database_url)
-    with tempfile.TemporaryDirectory(prefix="ailab-json-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ailab-json-", dir=ctx.scratch_dir) as tmp:
         layout = probes.json_vs_relational(engine, Path(tmp))
         index = probes.json_expression_index(Path(tmp) / "json_layout.db", rounds=2 if ctx.quick else 3)
     mib = 2**20

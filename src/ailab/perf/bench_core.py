@@ -162,7 +162,7 @@ def _held_psycopg_lookup(engine: Engine, next_key: Callable[[], Any]) -> tuple[C
 def _json_baseline_conn(ctx: BenchContext, engine: Engine) -> sqlite3.Connection:
     path = ctx.shared.get("json_baseline_path")
     if path is None:
-        tmp = Path(tempfile.mkdtemp(prefix="ailab-json-"))
+        tmp = Path(tempfile.mkdtemp(prefix="ailab-json-", dir=ctx.scratch_dir))
         path = tmp / "old_json.db"
         baselines.build_json_table(engine, path)
         ctx.shared["json_baseline_path"] = path

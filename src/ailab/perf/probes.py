@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -449,6 +450,9 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group: a probe just ends (its parent reports the
+    # interruption in one line) instead of printing a KeyboardInterrupt traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     main(sys.argv[1:])
 
 

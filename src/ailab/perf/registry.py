@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import importlib
 import math
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ailab.errors import ConfigError
 from ailab.settings import Settings
 
 # Modules whose import registers benchmarks (kept here so the report's rows are listed in one place).
@@ -111,6 +113,8 @@ class BenchContext:
     reports_dir: Path
     quick: bool = False  # small sizes (tests, notebooks)
     shared: dict[str, Any] = field(default_factory=dict)  # results benchmarks pass on to later ones
+    # Where benchmarks put scratch files; the report removes it on success, failure and Ctrl-C.
+    scratch_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
 
 
 BenchmarkFn = Callable[[BenchContext], list[Measurement]]
@@ -140,8 +144,20 @@ def benchmark(group: str, order: int = 100, default: bool = True) -> Callable[[B
     return register
 
 
-def registered(groups: set[str] | None = None) -> list[Registered]:
+def known_groups() -> list[str]:
     for module in BENCHMARK_MODULES:
         importlib.import_module(module)
+    return sorted({r.group for r in _benchmarks})
+
+
+def registered(groups: set[str] | None = None) -> list[Registered]:
+    """The benchmarks of ``groups`` (all when None); an unknown group is a ``ConfigError``."""
+    known = known_groups()
+    unknown = sorted((groups or set()) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"Unknown report group{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"--only takes {', '.join(known)}."
+        )
     chosen = [r for r in _benchmarks if (r.default if groups is None else r.group in groups)]
     return sorted(chosen, key=lambda r: r.order)

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import platform
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -83,11 +84,17 @@ def run_report(
     on_progress: Any = None,
 ) -> ReportResult:
     settings = settings or Settings.from_env()
+    chosen = registered(groups)  # an unknown group fails here, before any work
     reports_dir.mkdir(parents=True, exist_ok=True)
     measurements: list[Measurement] = []
     failures: list[str] = []
     started = time.perf_counter()
-    with scratch_database(database_url, "report") as url:
+    # Scratch files (the old-JSON baseline copies, 10-50 MB) live here and go with it, whether the
+    # run succeeds, fails or is interrupted.
+    with (
+        tempfile.TemporaryDirectory(prefix="ailab-report-") as scratch_dir,
+        scratch_database(database_url, "report") as url,
+    ):
         engine = get_engine(url)
         upgrade(engine)
         if on_progress:
@@ -105,9 +112,14 @@ def run_report(
             )
         )
         ctx = BenchContext(
-            settings=settings, database_url=url, items=items, reports_dir=reports_dir, quick=quick
+            settings=settings,
+            database_url=url,
+            items=items,
+            reports_dir=reports_dir,
+            quick=quick,
+            scratch_dir=Path(scratch_dir),
         )
-        for bench in registered(groups):
+        for bench in chosen:
             if on_progress:
                 on_progress(f"running {bench.name}")
             try:

@@ -198,7 +198,9 @@ class Live:
             [ailab, "sync", "--dry-run", "--pull"], env=self.env(), capture_output=True, text=True
         )
         would = [line.strip() for line in out.stdout.splitlines() if line.strip().startswith("would ")]
-        return {"exit": out.returncode, "would": would}
+        check = subprocess.run([ailab, "sync", "--check"], env=self.env(), capture_output=True, text=True)
+        return {"exit": out.returncode, "would": would, "check_exit": check.returncode,
+                "check_tail": check.stdout.strip().splitlines()[-3:]}  # fmt: skip
 
     def deliveries(self) -> list[dict[str, Any]]:
         """The webhook's deliveries, newest first (outside the rate limits)."""

@@ -103,6 +103,7 @@ class _Shape:
     priority: bool = False
     project: bool = False
     q: bool = False
+    q_folded: bool = False  # SQLite, text with non-ASCII letters: ailab_lower(title) LIKE
     tag_groups: int = 0  # EXISTS terms: the tags_any group (if any) first, then one per tags_all tag
     single_first_tag: bool = False  # the first group is one tag: walk its (created, id) index
     cursor: bool = False
@@ -191,6 +192,12 @@ def _page_rows_stmt(shape: _Shape) -> Select[Any]:
         where.append(
             title.like(pattern, escape="/") if shape.dialect == "sqlite" else title.ilike(pattern, escape="/")
         )
+    if shape.q_folded:
+        # SQLite's LIKE folds ASCII letters only: for text with other letters, compare the title
+        # lower-cased by Python (a function every ailab SQLite connection has, see ailab.db.engine)
+        # with the lower-cased text. ASCII-only text keeps the plain LIKE, ~3x faster (README).
+        folded = bindparam("q_folded", type_=String())
+        where.append(func.ailab_lower(work_items.c.title).like(folded, escape="/"))
     if shape.cursor and not shape.single_first_tag:
         where.append(tuple_(work_items.c.created_at, work_items.c.id) < _after())
     tag_terms = [_has_tag(i) for i in range(shape.tag_groups)]
@@ -309,7 +316,10 @@ def page_query(
             raise ValidationError("Empty project filter; pass a project key or leave it out.")
         params["project"] = project.strip()
     if q is not None and q.strip():
-        params["q"] = _like_pattern(q.strip())
+        if dialect == "sqlite" and not q.isascii():
+            params["q_folded"] = _like_pattern(q.strip().lower())
+        else:
+            params["q"] = _like_pattern(q.strip())
     groups = [[name] for name in _clean_names(tags_all, "tag")]
     any_names = _clean_names(tags_any, "tag")
     if any_names:
@@ -329,6 +339,7 @@ def _shape_of(dialect: str, params: dict[str, Any]) -> _Shape:
         priority="priority" in params,
         project="project" in params,
         q="q" in params,
+        q_folded="q_folded" in params,
         tag_groups=sum(1 for name in params if name.startswith("tags_")),
         single_first_tag=isinstance(params.get("tags_0"), str),
         cursor="after_id" in params,
@@ -415,8 +426,7 @@ _TAGS_OF_ITEM = (
     select(tags.c.name)
     .join_from(work_item_tags, tags, tags.c.id == work_item_tags.c.tag_id)
     .where(work_item_tags.c.work_item_id == _item_id)
-    .order_by(tags.c.name)
-)
+)  # sorted in Python: by code point on every engine, whatever the database's collation
 
 
 def _neighbours_stmt() -> Select[Any]:
@@ -500,7 +510,7 @@ def get_work_item(conn: Connection, key_or_id: int | str) -> dict[str, Any]:
         else None
     )
     params = {"item_id": item_id}
-    data["tags"] = list(conn.execute(_TAGS_OF_ITEM, params).scalars())
+    data["tags"] = sorted(conn.execute(_TAGS_OF_ITEM, params).scalars())
     depends_on: list[dict[str, Any]] = []
     blocks: list[dict[str, Any]] = []
     for direction, oid, key, title, status in conn.execute(_NEIGHBOURS, params):

@@ -81,10 +81,12 @@ def _top_tags(conn: Connection, limit: int = TOP_TAGS) -> list[dict[str, Any]]:
     counts = (
         select(work_item_tags.c.tag_id, func.count().label("n")).group_by(work_item_tags.c.tag_id).subquery()
     )
+    # Ties by code point on both engines (Postgres' default collation would order by locale).
+    name = tags.c.name.collate("C") if conn.dialect.name == "postgresql" else tags.c.name
     stmt = (
         select(tags.c.name, counts.c.n)
         .join_from(counts, tags, tags.c.id == counts.c.tag_id)
-        .order_by(counts.c.n.desc(), tags.c.name)
+        .order_by(counts.c.n.desc(), name)
         .limit(limit)
     )
     return [{"name": name, "count": n} for name, n in conn.execute(stmt)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from collections.abc import Generator
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ from ailab.errors import (
     GitHubValidationError,
     RateLimitedError,
 )
+from ailab.settings import Secret
 from ailab.sync.config import SyncConfig
 from ailab.sync.ratelimit import (
     GRAPHQL,
@@ -114,6 +116,20 @@ class RequestStats:
     by_route: Counter[str] = field(default_factory=Counter)
 
 
+class BearerAuth(httpx.Auth):
+    """``Authorization: Bearer <token>`` on each request; the token stays a ``Secret`` until sent."""
+
+    def __init__(self, token: Secret) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(Secret('**********'))"
+
+
 class GitHubClient:
     """REST + GraphQL with lanes, retries and clean errors. Use as ``async with``."""
 
@@ -135,12 +151,16 @@ class GitHubClient:
             "X-GitHub-Api-Version": API_VERSION,
             "User-Agent": USER_AGENT,
         }
-        if self._secret:
-            headers["Authorization"] = f"Bearer {self._secret}"
+        self._token_pattern = (
+            re.compile(rf"(?<![\w-]){re.escape(self._secret)}(?![\w-])") if self._secret else None
+        )
         limits = httpx.Limits(max_connections=config.read_concurrency + 2, max_keepalive_connections=None)
         self._http = httpx.AsyncClient(
             base_url=config.api_url,
             headers=headers,
+            # The token lives in the auth flow, not the client's default headers: it is set on each
+            # request as it is sent and shows in no repr of the client or its headers.
+            auth=BearerAuth(config.token) if self._secret else None,
             timeout=config.timeout,
             transport=transport,
             limits=limits,
@@ -171,8 +191,12 @@ class GitHubClient:
         return path + (f"?{target.query.decode()}" if target.query else "")
 
     def scrub(self, text: str) -> str:
-        """``text`` with the token masked (for anything built from a response)."""
-        return text.replace(self._secret, "**********") if self._secret else text
+        """``text`` from a response with an echoed token masked: only where the whole token
+        stands as a word, so no other word is ever cut (a one-letter token used to garble
+        "Bad credentials" into "Bad cr**********d**********ntials")."""
+        if self._token_pattern is None:
+            return text
+        return self._token_pattern.sub("**********", text)
 
     # -- REST ----------------------------------------------------------------------------------
     async def rest(
@@ -358,7 +382,8 @@ class GitHubClient:
 
     async def _backoff(self, attempt: int) -> None:
         self.stats.transient_retries += 1
-        await self.clock.sleep(self.config.transient_backoff * (2 ** (attempt - 1)))
+        wait = self.config.transient_backoff * (2 ** (attempt - 1))
+        await self.clock.sleep(min(wait, self.config.transient_backoff_max))
 
     # -- errors --------------------------------------------------------------------------------
     def _error(self, response: httpx.Response, method: str, path: str) -> GitHubError:

@@ -72,8 +72,9 @@ class SyncConfig:
     max_rate_limit_tries: int = 6  # refusals in a row before giving up (RateLimitedError)
     secondary_wait: float = 60.0  # "otherwise, wait for at least one minute before retrying"
     max_backoff: float = 900.0
-    transient_tries: int = 6  # 5xx / timeouts on idempotent requests (backoff 1+2+4+8+16 s at most)
+    transient_tries: int = 8  # 5xx / timeouts on idempotent requests (waits 1+2+4+8+8+8+8 s at most)
     transient_backoff: float = 1.0
+    transient_backoff_max: float = 8.0
     timeout: float = 30.0
     rest_points_per_minute: int = 900
     graphql_points_per_minute: int = 2000

@@ -40,7 +40,7 @@ from ailab.sync.mapping import IssueRef, LocalItem, render
 from ailab.sync.plan import ItemState, Kind, plan_item
 from ailab.sync.pull import item_change
 from ailab.sync.remote import RemoteIssue, parse_time
-from ailab.sync.store import ItemChange, Link
+from ailab.sync.store import Link
 from ailab.sync.webhooks import DELIVERIES, payload_of
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ def _apply(conn: Connection, row: RowMapping) -> tuple[str, str | None, bool]:
     if Kind.PULL in plan.kinds:
         change = item_change(item, remote, plan.pull)
         if change is not None:
-            update_work_item(conn, item.id, change_patch(change))
+            update_work_item(conn, item.id, change.patch())
             changed = True
     if plan.base is not None and plan.remote_hashes is not None:
         base = plan.base.with_groups(plan.remote_hashes, plan.pull)
@@ -173,20 +173,6 @@ def _apply(conn: Connection, row: RowMapping) -> tuple[str, str | None, bool]:
                 bump_revision(conn)
     pulled = ", ".join(sorted(plan.pull)) if changed else None
     return "applied", (f"pulled {pulled}" if pulled else None), changed
-
-
-def change_patch(change: ItemChange) -> dict[str, Any]:
-    """A pulled change as a ``queries.writes`` patch."""
-    patch: dict[str, Any] = {}
-    for name in ("title", "description", "status", "priority", "type"):
-        value = getattr(change, name)
-        if value is not None:
-            patch[name] = value
-    if change.tags is not None:
-        patch["tags"] = list(dict.fromkeys(change.tags))
-    if change.criteria is not None:
-        patch["criteria"] = [{"text": text, "done": done} for text, done in change.criteria]
-    return patch
 
 
 def _link(conn: Connection, repository: str, number: int) -> Link | None:

@@ -32,6 +32,7 @@ from ailab.clock import SYSTEM_CLOCK, Clock
 from ailab.db import get_engine
 from ailab.db.change_watch import NoWatch, change_watch
 from ailab.db.engine import create_configured_engine
+from ailab.db.timeouts import apply_statement_timeout
 from ailab.settings import Settings, get_settings
 from ailab.vocab import PRIORITIES, STATUSES
 from ailab.web import error_handlers, github, handlers, problems, schemas
@@ -43,7 +44,7 @@ from ailab.web.metrics import WebMetrics
 from ailab.web.page import DashboardPage
 from ailab.web.problems import FILTERED_READ, ITEM_READ, ITEM_WRITE, READ, WRITE, documented
 from ailab.web.profiling import ProfilingMiddleware
-from ailab.web.response_models import Blockers, Health, Summary, WorkItemPage
+from ailab.web.response_models import Blockers, Health, Liveness, Summary, WorkItemPage
 from ailab.web.response_models import WorkItem as WorkItemAnswer
 from ailab.web.responses import JSONBytesResponse
 from ailab.web.schemas import WorkItemCreate, WorkItemPatch
@@ -242,8 +243,11 @@ def _own_engine(settings: Settings) -> Engine:
         return get_engine(settings.database_url, settings)  # one shared in-memory database
     if url.get_backend_name() == "postgresql":
         size = settings.pool_size + max(0, settings.max_overflow)
-        return create_configured_engine(url, settings, pool_size=size, max_overflow=0, pool_pre_ping=False)
+        engine = create_configured_engine(url, settings, pool_size=size, max_overflow=0, pool_pre_ping=False)
+        apply_statement_timeout(engine, settings.statement_timeout_ms)
+        return engine
     engine = create_configured_engine(url, settings)
+    apply_statement_timeout(engine, settings.statement_timeout_ms)
     if engine.dialect.name == "sqlite":
 
         def small_page_cache(dbapi_conn: Any, _record: Any) -> None:
@@ -405,13 +409,31 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
         return await handlers.update(ctx, ref, body.model_dump(exclude_unset=True))
 
     @app.get(
+        "/livez",
+        operation_id="get_liveness",
+        summary="Liveness: the process runs (never checks the database; restart only if this fails)",
+        responses={200: {"model": Liveness}},
+    )
+    async def livez() -> Response:
+        return await handlers.liveness(ctx)
+
+    @app.get(
+        "/readyz",
+        operation_id="get_readiness",
+        summary="Readiness: the database answers and its schema is at head (a busy pool is ready)",
+        responses={200: {"model": Health}, **documented(503)},
+    )
+    async def readyz() -> Response:
+        return await handlers.readiness(ctx)
+
+    @app.get(
         "/healthz",
         operation_id="get_health",
-        summary="The server runs and the database answers (schema migrated)",
+        summary="Alias of /readyz (kept for existing probes)",
         responses={200: {"model": Health}, **documented(503)},
     )
     async def healthz() -> Response:
-        return await handlers.health(ctx)
+        return await handlers.readiness(ctx)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

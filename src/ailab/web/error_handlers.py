@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from ailab.db.timeouts import is_statement_timeout
 from ailab.errors import (
     AilabError,
     ConflictError,
@@ -34,6 +35,10 @@ from ailab.web.problems import RETRY_AFTER_SECONDS, problem
 from ailab.web.schemas import PATTERN_MESSAGES
 
 log = logging.getLogger("ailab.web")
+STATEMENT_TIMEOUT = (
+    "The database took longer than the statement timeout (AILAB_STATEMENT_TIMEOUT_MS) to answer, "
+    "e.g. waiting behind another transaction's lock; the request was cancelled. Retry shortly."
+)
 DATABASE_DOWN = "The database did not answer; check that it is running and reachable, then retry."
 INTERNAL = "Internal server error; the server log has the details."
 RETRY = {"Retry-After": RETRY_AFTER_SECONDS}
@@ -108,6 +113,9 @@ def response_for(err: Exception, method: str, path: str, request: Request | None
         return problem(422, validation_message(errors), errors=errors)
     if isinstance(err, HTTPException):
         return _http_problem(err, request)
+    if isinstance(err, sa_exc.DBAPIError) and is_statement_timeout(err):
+        log.warning("statement timeout on %s %s", method, path)
+        return problem(503, STATEMENT_TIMEOUT, headers=RETRY)
     if isinstance(err, sa_exc.OperationalError | sa_exc.InterfaceError):
         log.error("database error on %s %s: %s", method, path, type(err).__name__)
         return problem(503, DATABASE_DOWN, headers=RETRY)

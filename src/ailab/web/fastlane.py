@@ -150,7 +150,9 @@ EXACT: dict[str, Endpoint] = {
     "/api/summary": lambda ctx, _p, _r: handlers.summary(ctx),
     "/": lambda ctx, _p, _r: handlers.dashboard(ctx),
     ITEMS: _list_page,
-    "/healthz": lambda ctx, _p, _r: handlers.health(ctx),
+    "/healthz": lambda ctx, _p, _r: handlers.readiness(ctx),
+    "/readyz": lambda ctx, _p, _r: handlers.readiness(ctx),
+    "/livez": lambda ctx, _p, _r: handlers.liveness(ctx),
     "/favicon.ico": _favicon,
 }
 

@@ -14,11 +14,13 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from starlette.responses import Response
 
 from ailab import queries
-from ailab.errors import DatabaseError
+from ailab.db.schema_head import expected_head
+from ailab.errors import DatabaseError, PoolExhaustedError
 from ailab.web.context import WebContext
 from ailab.web.problems import RETRY_AFTER_SECONDS, problem
 from ailab.web.responses import JSONBytesResponse
@@ -99,18 +101,60 @@ async def blockers(ctx: WebContext, ref: str, *, max_depth: int, open_only: bool
     )
 
 
-async def health(ctx: WebContext) -> Response:
+_READINESS = text(
+    "SELECT (SELECT version_num FROM alembic_version), (SELECT revision FROM data_revision WHERE id = 1)"
+)
+
+
+def _schema_and_revision(conn: Connection) -> tuple[str | None, int | None]:
+    row = conn.execute(_READINESS).one()
+    return row[0], row[1]
+
+
+async def liveness(_ctx: WebContext) -> Response:
+    """``/livez``: answers while the process and its event loop run; never touches the database,
+    so a busy pool or a slow database cannot make a liveness probe restart a working server."""
+    return JSONBytesResponse({"status": "alive"})
+
+
+async def readiness(ctx: WebContext) -> Response:
+    """``/readyz`` (alias ``/healthz``): 200 when the database answers and its schema is the one
+    this server needs; 503 with the reason otherwise. A busy pool is ready (the database is
+    answering every connection), not down and not unmigrated."""
+    database = ctx.engine.dialect.name
     try:
-        revision = await ctx.read(queries.current_revision)
+        schema, revision = await ctx.read(_schema_and_revision)
+    except PoolExhaustedError:
+        return JSONBytesResponse({"status": "ok", "database": database, "revision": None, "pool": "busy"})
     except (sa_exc.SQLAlchemyError, DatabaseError) as err:
-        log.warning("health check failed: %s", type(err).__name__)
+        log.warning("readiness check failed: %s", type(err).__name__)
         return problem(
             503,
-            "The database did not answer, or its schema is not migrated (run `ailab db upgrade`).",
+            "The database did not answer, or has no ailab schema (run `ailab db upgrade`).",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
-            database=ctx.engine.dialect.name,
+            database=database,
         )
-    return JSONBytesResponse({"status": "ok", "database": ctx.engine.dialect.name, "revision": revision})
+    head = expected_head()
+    if schema != head:
+        return problem(
+            503,
+            f"The database schema is at revision {schema or 'none'}, and this server needs {head}: "
+            "run `ailab db upgrade` (or serve it with the ailab version that migrated it).",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+            database=database,
+        )
+    return JSONBytesResponse(
+        {
+            "status": "ok",
+            "database": database,
+            "revision": revision,
+            "schema_revision": schema,
+            "pool": "available",
+        }
+    )
+
+
+health = readiness  # /healthz: kept as an alias of /readyz
 
 
 async def create(ctx: WebContext, data: dict[str, Any]) -> Response:

@@ -149,6 +149,18 @@ class Summary(Answer):
 
 
 class Health(Answer):
+    """``/readyz`` (and its alias ``/healthz``): the database answers and its schema is at head."""
+
     status: Literal["ok"]
     database: str = Field(description="`sqlite` or `postgresql`.")
-    revision: int
+    revision: int | None = Field(description="The data revision (None while every connection is busy).")
+    schema_revision: str | None = Field(None, description="The database's Alembic revision.")
+    pool: Literal["available", "busy"] = Field(
+        "available", description="`busy`: every connection is in use, so the database is answering."
+    )
+
+
+class Liveness(Answer):
+    """``/livez``: the process runs and its event loop answers; nothing else is checked."""
+
+    status: Literal["alive"]

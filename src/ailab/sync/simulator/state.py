@@ -345,6 +345,7 @@ class World:
         self.issues_by_id.pop(issue.id, None)
         repo.gone.add(issue.number)
         repo.changed()
+        self._event("deleted", issue)
 
     def transfer_issue(self, issue: Issue, target: Repo) -> Issue:
         """Move an issue to ``target``: a new issue there; the old number answers 301 to it."""
@@ -362,6 +363,7 @@ class World:
         self.issues_by_id.pop(issue.id, None)
         source.moved[issue.number] = moved
         source.changed()
+        self._event("transferred", issue, {"changes": {"new_issue": moved, "new_repository": target}})
         return moved
 
     def delete_label(self, repo: Repo, name: str) -> Label:

@@ -36,7 +36,7 @@ from ailab.settings import Secret
 from ailab.sync.signing import sign
 
 if TYPE_CHECKING:
-    from ailab.sync.simulator.model import Issue
+    from ailab.sync.simulator.model import Issue, Repo
     from ailab.sync.simulator.simulator import GitHubSimulator
 
 log = logging.getLogger(__name__)
@@ -160,17 +160,21 @@ class WebhookSender:
             "action": action,
             "issue": orjson.loads(shapes.issue_bytes(issue)),
             **extra,
-            "repository": {
-                "id": repo.id,
-                "node_id": repo.node_id,
-                "name": repo.name,
-                "full_name": repo.full_name,
-                "private": False,
-                "owner": {"login": repo.owner, "type": "Organization"},
-                "html_url": f"{shapes.html}/{repo.full_name}",
-                "url": f"{shapes.api}/repos/{repo.full_name}",
-            },
+            "repository": self._repository(repo),
             "sender": user,
+        }
+
+    def _repository(self, repo: Repo) -> dict[str, Any]:
+        shapes = self.sim.shapes
+        return {
+            "id": repo.id,
+            "node_id": repo.node_id,
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "private": False,
+            "owner": {"login": repo.owner, "type": "Organization"},
+            "html_url": f"{shapes.html}/{repo.full_name}",
+            "url": f"{shapes.api}/repos/{repo.full_name}",
         }
 
     def _emit(
@@ -187,6 +191,11 @@ class WebhookSender:
         label = extra.get("label")
         if label is not None and not isinstance(label, dict):
             extra = {**extra, "label": dict(self.sim.shapes.label(label))}
+        changes = extra.get("changes")
+        if isinstance(changes, dict) and "new_issue" in changes:  # a transfer: where it went
+            moved, target = changes["new_issue"], changes["new_repository"]
+            extra = {**extra, "changes": {"new_issue": orjson.loads(self.sim.shapes.issue_bytes(moved)),
+                                          "new_repository": self._repository(target)}}  # fmt: skip
         body = orjson.dumps(self._payload(action, issue, extra, sender))
         delivery = self._new(str(uuid.uuid4()), event, action, issue.repo.id, body)
         faults = self.config.faults

@@ -1,7 +1,7 @@
 """data revision kept by the database
 
 Revision ID: 0003
-Revises: 0005 (the head in main when it landed)
+Revises: 0004 (the head in main when it landed)
 Create Date: 2026-12-04
 
 Triggers bump ``data_revision`` on any change to the tables the dashboard summary is made of,
@@ -18,7 +18,7 @@ from alembic import op
 from ailab.db import revision as data_revision
 
 revision: str = "0003"
-down_revision: str | None = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
