@@ -3,7 +3,9 @@
 The pieces: ``context`` (how requests reach the database), ``handlers`` (what each endpoint
 does), ``fastlane`` (the hot GETs without FastAPI's per-request machinery), ``summary_cache``
 (the summary's JSON behind a cheap change check, recomputed from the kept counts on a change),
-``error_handlers``, ``profiling`` (Server-Timing, metrics, slow log) and ``page``.
+``error_handlers``, ``profiling`` (Server-Timing, metrics, slow log) and ``page``. The contract:
+``schemas`` (what requests may hold), ``response_models`` (what answers hold) and ``problems``
+(the one error shape, and how a route documents its statuses).
 
 The FastAPI routes below declare the API (OpenAPI, request validation, the bearer-token
 dependency); GET requests the fast lane accepts skip them but run the same handlers.
