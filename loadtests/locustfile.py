@@ -39,6 +39,7 @@ import gevent
 from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.runners import WorkerRunner
+from locust.stats import StatsEntry
 
 STATUSES = ("todo", "in_progress", "review", "blocked", "done", "cancelled")
 PRIORITIES = ("low", "medium", "high", "critical")
@@ -74,8 +75,15 @@ def _thresholds(parser: Any) -> None:
     parser.add_argument(
         "--min-rps",
         type=float,
-        default=_env_float("AILAB_LT_MIN_RPS", 800.0),
-        help="Fail the run if the aggregated requests/s fall below this.",
+        default=_env_float("AILAB_LT_MIN_RPS", -1.0),
+        help="Fail the run if the aggregated requests/s fall below this. Default: min(800, 95%% of "
+        "users x --user-rps), what the run offered.",
+    )
+    parser.add_argument(
+        "--max-write-read-p95-ratio",
+        type=float,
+        default=_env_float("AILAB_LT_MAX_WRITE_READ_P95_RATIO", 3.0),
+        help="Fail the run if the writes' p95 exceeds this many times the reads' p95.",
     )
     parser.add_argument(
         "--user-rps",
@@ -91,11 +99,43 @@ def _thresholds(parser: Any) -> None:
     )
 
 
+DEFAULT_MIN_RPS = 800.0
+OFFERED_SHARE = 0.95
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+
+
+def min_rps(opts: Any) -> tuple[float, float | None]:
+    """(the req/s limit, what was offered: users x user-rps, or None without pacing)."""
+    rate = float(getattr(opts, "user_rps", 0.0) or 0.0)
+    offered = float(getattr(opts, "num_users", 0) or 0) * rate if rate > 0 else None
+    if opts.min_rps is not None and opts.min_rps >= 0:  # given explicitly: kept as it is
+        return float(opts.min_rps), offered
+    return (DEFAULT_MIN_RPS if offered is None else min(DEFAULT_MIN_RPS, OFFERED_SHARE * offered)), offered
+
+
+def class_p95(environment: Environment) -> dict[str, float | None]:
+    """p95 of the reads and of the writes (each over all its endpoints), setup requests aside."""
+    merged = {
+        "read": StatsEntry(environment.stats, "reads", ""),
+        "write": StatsEntry(environment.stats, "writes", ""),
+    }
+    for (name, method), entry in environment.stats.entries.items():
+        if not name.startswith("setup:"):
+            merged["write" if method in WRITE_METHODS else "read"].extend(entry)
+    return {
+        f"{kind}_p95_ms": float(e.get_response_time_percentile(0.95) or 0.0) if e.num_requests else None
+        for kind, e in merged.items()
+    }
+
+
 def check_thresholds(environment: Environment) -> dict[str, Any]:
-    """The checks on the aggregated stats (p95, failure ratio, requests/s)."""
+    """The checks on the aggregated stats (p95, failure ratio, requests/s against what was
+    offered) and on the writes' p95 against the reads'."""
     opts = environment.parsed_options
     total = environment.stats.total
     p95 = float(total.get_response_time_percentile(0.95) or 0.0)
+    rps_limit, offered = min_rps(opts)
+    classes = class_p95(environment)
     checks = [
         {"name": "p95_ms", "value": p95, "limit": opts.max_p95_ms, "op": "<=", "ok": p95 <= opts.max_p95_ms},
         {
@@ -108,14 +148,27 @@ def check_thresholds(environment: Environment) -> dict[str, Any]:
         {
             "name": "rps",
             "value": total.total_rps,
-            "limit": opts.min_rps,
+            "limit": rps_limit,
             "op": ">=",
-            "ok": total.total_rps >= opts.min_rps,
+            "ok": total.total_rps >= rps_limit,
+            "offered": offered,
         },
     ]
+    read_p95, write_p95 = classes["read_p95_ms"], classes["write_p95_ms"]
+    if read_p95 and write_p95 is not None:
+        ratio = write_p95 / read_p95
+        limit = opts.max_write_read_p95_ratio
+        checks.append(
+            {"name": "write_read_p95_ratio", "value": ratio, "limit": limit, "op": "<=", "ok": ratio <= limit}
+        )
     if total.num_requests == 0:
         checks.append({"name": "requests", "value": 0, "limit": 1, "op": ">=", "ok": False})
-    return {"passed": all(c["ok"] for c in checks), "checks": checks, "requests": total.num_requests}
+    return {
+        "passed": all(c["ok"] for c in checks),
+        "checks": checks,
+        "requests": total.num_requests,
+        "classes": classes,
+    }
 
 
 @events.quitting.add_listener

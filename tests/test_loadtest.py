@@ -23,9 +23,11 @@ from ailab.perf.loadtest import (
     LoadTestConfig,
     LoadTestError,
     Thresholds,
+    _judge,
     latest_summary,
     parse_duration,
     run_loadtest,
+    server_command,
 )
 from ailab.perf.locust_results import read_failures, read_history, read_stats
 from ailab.vocab import PRIORITIES, STATUSES
@@ -90,13 +92,17 @@ def _config(tmp_path: Path, standin: Path, **kw: object) -> LoadTestConfig:
 def test_generous_thresholds_pass_on_the_real_dashboard(tmp_path: Path) -> None:
     cfg = LoadTestConfig(
         users=4, spawn_rate=4, duration_s=3, items=300, user_rps=20, reports_dir=tmp_path / "reports",
-        thresholds=Thresholds(max_p95_ms=10_000, max_fail_ratio=0.0, min_rps=1),
+        thresholds=Thresholds(max_p95_ms=10_000, max_fail_ratio=0.0, min_rps=1, max_write_read_p95_ratio=1000),
     )  # fmt: skip
     result = run_loadtest(cfg)
     s = result.summary
     assert result.exit_code == 0 and result.passed, s["checks"]
     assert s["failures"] == 0 and s["requests"] > 10
     assert all(c["ok"] for c in s["checks"]) and s["locust_verdict"]["passed"]
+    # Reads and writes are judged apart: both classes have a p95, and the ratio is checked.
+    assert s["read_p95_ms"] > 0 and s["write_p95_ms"] > 0
+    assert {c["name"] for c in s["checks"]} == {"p95_ms", "fail_ratio", "rps", "write_read_p95_ratio"}
+    assert s["locust_verdict"]["classes"] == {k: s[k] for k in ("read_p95_ms", "write_p95_ms")}
     assert {"GET /api/summary", "GET /api/work-items/{id}", "GET /"} <= set(s["endpoints"])
     assert any(name.startswith(("PATCH", "POST")) for name in s["endpoints"])  # writes with the token
     # Every results file parses.
@@ -117,7 +123,7 @@ def test_impossible_threshold_exits_non_zero(tmp_path: Path, standin: Path) -> N
     reports = tmp_path / "reports"
     args = [
         "loadtest", "--users", "3", "--spawn-rate", "3", "--duration", "2s", "--items", "30", "--user-rps", "20",
-        "--max-p95-ms", "10000", "--min-rps", "1000000", "--out", str(reports), "--app", "standin_app:create_app",
+        "--max-p95-ms", "10000", "--min-rps", "1000000", "--max-write-read-p95-ratio", "1000", "--out", str(reports), "--app", "standin_app:create_app",
         "--app-dir", str(standin),
     ]  # fmt: skip
     result = CliRunner().invoke(app, args)
@@ -130,15 +136,45 @@ def test_impossible_threshold_exits_non_zero(tmp_path: Path, standin: Path) -> N
 
 
 def test_distributed_run_adds_up(tmp_path: Path, standin: Path) -> None:
-    """A master and two workers on loopback: the workers' requests add up to the master's total."""
-    cfg = _config(tmp_path, standin, workers=2, duration_s=2.0, thresholds=Thresholds(10_000, 0.0, 1))
+    """A master and two workers on loopback: both workers report, and their requests add up to
+    the master's total. (Whether each worker got a request out within the short run depends on
+    when its users spawned, so that is not asserted.)"""
+    cfg = _config(tmp_path, standin, workers=2, duration_s=2.0, thresholds=Thresholds(10_000, 0.0, 1, 1000))
     result = run_loadtest(cfg)
     s = result.summary
     assert result.passed, s["checks"]
-    assert len(s["worker_requests"]) == 2 and all(n > 0 for n in s["worker_requests"])
-    assert sum(s["worker_requests"]) == s["requests"]
+    assert len(s["worker_requests"]) == 2
+    assert s["requests"] > 0 and sum(s["worker_requests"]) == s["requests"]
     assert sum(int(e["requests"]) for e in s["endpoints"].values()) + s["setup_requests"] == s["requests"]
     assert s["config"]["workers"] == 2
+
+
+def test_the_rps_threshold_judges_what_was_offered() -> None:
+    """10 users at 10 req/s offer 100 req/s: the limit is 95 of them, not 800; 100 users at
+    10 req/s offer 1,000, so 800 applies; an explicit --min-rps is kept; no pacing, 800."""
+    default = Thresholds()
+    assert default.effective_min_rps(10, 10.0) == pytest.approx(95.0)
+    assert default.effective_min_rps(100, 10.0) == 800.0
+    assert default.effective_min_rps(100, 0.0) == 800.0
+    assert Thresholds(min_rps=500).effective_min_rps(10, 10.0) == 500.0
+    assert Thresholds().locust_args().count("--min-rps") == 0  # Locust derives the same itself
+    assert Thresholds(min_rps=500).locust_args()[-2:] == ["--min-rps", "500"]
+    cfg = LoadTestConfig(users=10, user_rps=10.0)
+    agg = {"p95_ms": 20.0, "failures": 0, "requests": 1000, "rps": 97.0}
+    checks = {c["name"]: c for c in _judge(cfg, agg, {"read_p95_ms": 10.0, "write_p95_ms": 31.0})}
+    assert checks["rps"]["ok"] and checks["rps"]["limit"] == pytest.approx(95.0)
+    assert checks["rps"]["configured"] == 800.0 and checks["rps"]["offered"] == 100.0
+    assert not checks["write_read_p95_ratio"]["ok"] and checks["write_read_p95_ratio"]["value"] == 3.1
+    fair = _judge(cfg, agg, {"read_p95_ms": 10.0, "write_p95_ms": 30.0})
+    assert all(c["ok"] for c in fair)
+    # A run without writes has no ratio to judge.
+    assert "write_read_p95_ratio" not in {c["name"] for c in _judge(cfg, agg, {"read_p95_ms": 10.0})}
+
+
+def test_server_workers_start_uvicorn_workers(tmp_path: Path) -> None:
+    assert "--workers" not in server_command(LoadTestConfig(), 8000)
+    cmd = server_command(LoadTestConfig(server_workers=3), 8000)
+    assert cmd[cmd.index("--workers") + 1] == "3"
 
 
 def test_parse_duration() -> None:

@@ -30,7 +30,7 @@ from ailab.web import create_app
 pytestmark = pytest.mark.anyio
 TOKEN = "tok-7d41c0ffee-never-shown"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-BUDGETS = {"summary_miss": 5, "summary_hit": 1, "list": 3, "item": 4, "blockers": 2, "health": 1}
+BUDGETS = {"summary_miss": 5, "summary_hit": 0, "list": 3, "item": 4, "blockers": 2, "health": 1}
 
 
 @pytest.fixture
@@ -125,18 +125,18 @@ async def test_summary_matches_the_database_and_is_cached_by_revision(web_url: s
         after = await client.get("/api/summary")
         assert after.headers["x-summary-cache"] == "miss" and statements(after) <= BUDGETS["summary_miss"]
         assert after.json()["by_status"]["done"] == data["by_status"]["done"] + 1
-        assert after.json()["revision"] == data["revision"] + 1
+        assert after.json()["revision"] > data["revision"]
         cached = await client.get("/api/summary")
         assert cached.headers["x-summary-cache"] == "hit" and cached.content == after.content
 
-        # A change this server did not make (another process) is seen too: by a recompute.
+        # A change this server did not make (another process, plain SQL: the database bumps the
+        # revision) is seen at once too: by a recompute.
         with connect(get_engine(web_url), readonly=False) as conn:
             conn.execute(text("UPDATE work_items SET status = 'todo' WHERE id = :i"), {"i": item["id"]})
-            conn.execute(text("UPDATE data_revision SET revision = revision + 1 WHERE id = 1"))
         foreign = await client.get("/api/summary")
         assert foreign.headers["x-summary-cache"] == "miss" and statements(foreign) <= BUDGETS["summary_miss"]
         assert foreign.json()["by_status"] == data["by_status"]
-        assert foreign.json()["revision"] == data["revision"] + 2
+        assert foreign.json()["revision"] > after.json()["revision"]
 
 
 # --- lists -----------------------------------------------------------------------------------------

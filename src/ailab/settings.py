@@ -229,7 +229,14 @@ class Settings:
     max_body_bytes: int = setting(1_048_576, minimum=1)  # request bodies above this answer 413
     cors_origins: str | None = setting(None)  # comma-separated origins CORS allows; unset: no CORS
     slow_request_ms: float = setting(0.0)  # 0 disables the slow-request log
-    summary_cache_seconds: float = setting(60.0)  # an upper bound: every write bumps data_revision anyway
+    summary_cache_seconds: float = setting(60.0)  # an upper bound: the database bumps data_revision anyway
+    # Postgres: serve the cached summary with no round trip until a NOTIFY says something changed
+    # (a commit elsewhere shows once its notification arrives, ~1 ms); off: check the revision in
+    # the database on every load (exact at any instant, one round trip).
+    summary_listen: bool = setting(True)
+    # psycopg prepares a statement after 5 runs; off behind a transaction-mode pooler (PgBouncer
+    # < 1.22, or without max_prepared_statements), where the next transaction may get another backend.
+    pg_prepared_statements: bool = setting(True)
     github_api_url: str = setting("https://api.github.com")
     github_token: Secret | None = setting(None, env=("GITHUB_TOKEN", "AILAB_GITHUB_TOKEN"))
     github_repo: str | None = setting(None)

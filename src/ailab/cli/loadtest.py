@@ -26,7 +26,17 @@ def loadtest_cmd(
     user_rps: float = typer.Option(10.0, "--user-rps", min=0.0, help="Requests/s per user (0: no pause)."),
     max_p95_ms: float = typer.Option(50.0, "--max-p95-ms", help="Threshold: aggregated p95 (ms)."),
     max_fail_ratio: float = typer.Option(0.0, "--max-fail-ratio", help="Threshold: failures / requests."),
-    min_rps: float = typer.Option(800.0, "--min-rps", help="Threshold: aggregated requests/s."),
+    min_rps: float | None = typer.Option(
+        None,
+        "--min-rps",
+        help="Threshold: aggregated requests/s. Default: min(800, 95% of users x --user-rps), what was offered.",
+    ),
+    max_write_read_p95_ratio: float = typer.Option(
+        3.0, "--max-write-read-p95-ratio", help="Threshold: write p95 / read p95."
+    ),
+    server_workers: int = typer.Option(
+        1, "--server-workers", min=1, help="Server processes (uvicorn workers) on the one database."
+    ),
     host: str | None = typer.Option(None, "--host", help="Load an already running server instead."),
     app: str = typer.Option(
         "ailab.web.app:create_app_from_env", "--app", help="uvicorn app factory module:callable."
@@ -56,7 +66,8 @@ def loadtest_cmd(
         postgres_url=postgres_url,
         workers=workers,
         user_rps=user_rps,
-        thresholds=Thresholds(max_p95_ms, max_fail_ratio, min_rps),
+        thresholds=Thresholds(max_p95_ms, max_fail_ratio, min_rps, max_write_read_p95_ratio),
+        server_workers=server_workers,
         reports_dir=out,
         app=app,
         app_dir=app_dir,
@@ -69,6 +80,7 @@ def loadtest_cmd(
     s = result.summary
     table = Table(
         title=f"Load test: {users} users, {cfg.duration_s:g} s, {s['db']}"
+        + (f", {server_workers} server processes" if server_workers > 1 else "")
         + (f", {s['items']:,} items" if s.get("items") else "")
     )
     for col in ("endpoint", "requests", "failures", "req/s", "p50 ms", "p95 ms"):
@@ -84,13 +96,35 @@ def loadtest_cmd(
             f"{e['p95_ms']:g}",
         )
     console.print(table)
+    if s.get("read_p95_ms") is not None or s.get("write_p95_ms") is not None:
+        console.print(
+            f"p95 by class: reads {s.get('read_p95_ms') or 0:g} ms, writes {s.get('write_p95_ms') or 0:g} ms"
+        )
     for c in s["checks"]:
         mark = "[green]ok[/]" if c["ok"] else "[red]MISSED[/]"
-        console.print(f"threshold {c['name']}: {c['value']:.4g} {c['op']} {c['limit']:g} {mark}")
+        why = ""
+        if c["name"] == "rps":
+            offered = (
+                f"{c['offered']:,.0f} req/s offered ({users} users x {user_rps:g})"
+                if c.get("offered")
+                else "no pacing"
+            )
+            why = (
+                " (given)" if c.get("explicit") else f" (threshold {c['configured']:g}; {offered}, 95% of it)"
+            )
+        console.print(f"threshold {c['name']}: {c['value']:.4g} {c['op']} {c['limit']:g}{why} {mark}")
     for failure in s.get("failure_reasons", [])[:5]:
         console.print(f"[red]failure[/] {failure['request']}: {failure['error']} (x{failure['occurrences']})")
     if s.get("server"):
-        console.print(f"server RSS after the run: {s['server'].get('rss_mib', 0):.1f} MiB")
+        server = s["server"]
+        console.print(
+            f"server RSS after the run: {server.get('rss_mib', 0):.1f} MiB"
+            + (
+                f" (largest of {server['processes']:g} processes; {server['rss_mib_total']:.1f} MiB in all)"
+                if server.get("processes", 1) > 1
+                else ""
+            )
+        )
         if "cpu_ms_per_request" in s["server"]:
             console.print(f"server CPU per request: {s['server']['cpu_ms_per_request']:.3f} ms")
     load = s.get("load_average", {})

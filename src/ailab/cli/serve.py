@@ -16,6 +16,9 @@ def serve_cmd(
     ),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (costs throughput)."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Server processes on one socket (one per core); each has its own pool."
+    ),
 ) -> None:
     """Serve the dashboard at http://HOST:PORT/ (OpenAPI at /openapi.json, metrics at /metrics).
 
@@ -50,6 +53,8 @@ def serve_cmd(
     ]
     if access_log:
         args.append("--access-log")
+    if workers > 1:
+        args += ["--workers", str(workers)]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, args, env)

@@ -29,6 +29,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
+from ailab.db.revision import (
+    bump_revision,
+    create_revision_triggers,
+    drop_revision_triggers,
+    has_revision_triggers,
+)
 from ailab.vocab import CLOSED_STATUSES
 
 _CLOSED = "(" + ", ".join(f"'{s}'" for s in sorted(CLOSED_STATUSES)) + ")"
@@ -354,7 +360,14 @@ def triggers_suspended(conn: Connection) -> Iterator[None]:
     them back with the load, and other writers wait for the commit (SQLite: the write lock;
     Postgres: the table locks DROP TRIGGER takes) instead of writing past stale counts.
     """
+    # SQLite's revision triggers are row triggers too (Postgres's fire once per statement).
+    revision_rows = conn.dialect.name == "sqlite" and has_revision_triggers(conn)
     drop_triggers(conn)
+    if revision_rows:
+        drop_revision_triggers(conn)
     yield
     rebuild(conn)
     create_triggers(conn)
+    if revision_rows:
+        create_revision_triggers(conn)
+        bump_revision(conn)

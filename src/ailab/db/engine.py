@@ -36,6 +36,9 @@ from ailab.settings import Settings, get_settings, parse_database_url
 ERROR_URL_ATTRIBUTE = "ailab_url"
 # Execution option that marks a connection's transaction as a write (SQLite: BEGIN IMMEDIATE).
 WRITE_OPTION = "ailab_write"
+# With WRITE_OPTION on SQLite: fail at once if another connection holds the write lock, instead of
+# waiting out the busy timeout (a caller on the event loop then retries in a worker thread).
+NO_WAIT_OPTION = "ailab_no_wait"
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -128,8 +131,18 @@ def _create_sqlite(url: URL, settings: Settings, **overrides: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        write = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = conn.get_execution_options()
+        if not options.get(WRITE_OPTION, False):
+            conn.exec_driver_sql("BEGIN")
+        elif options.get(NO_WAIT_OPTION, False):
+            driver = conn.connection.driver_connection
+            driver.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            finally:
+                driver.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -154,6 +167,10 @@ def _create_postgres(url: URL, settings: Settings, **overrides: Any) -> Engine:
         "pool_recycle": 1800,
         "connect_args": {"connect_timeout": 5},
     }
+    if not settings.pg_prepared_statements:
+        # psycopg prepares a statement on its 5th run on a connection; behind a transaction-mode
+        # pooler the next run may land on another backend, where it was never prepared.
+        kwargs["connect_args"]["prepare_threshold"] = None
     kwargs.update(overrides)
     return create_engine(url, **kwargs)
 

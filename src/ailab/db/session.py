@@ -11,7 +11,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from ailab.db.engine import WRITE_OPTION, get_engine
+from ailab.db.engine import NO_WAIT_OPTION, WRITE_OPTION, get_engine
 from ailab.errors import PoolExhaustedError
 
 
@@ -67,11 +67,19 @@ _read_binds: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictiona
 
 
 @contextmanager
-def connect(engine: Engine | None = None, *, readonly: bool = True) -> Iterator[Connection]:
+def connect(
+    engine: Engine | None = None, *, readonly: bool = True, no_wait: bool = False
+) -> Iterator[Connection]:
     """A Core connection inside one transaction (commits on success, rolls back on error);
-    on Postgres a read-only one runs in autocommit (see ``_read_bind``)."""
+    on Postgres a read-only one runs in autocommit (see ``_read_bind``). ``no_wait``: a SQLite
+    write transaction fails at once ("database is locked") if another connection writes."""
     engine = engine or get_engine()
-    bind = _read_bind(engine) if readonly else engine.execution_options(**{WRITE_OPTION: True})
+    if readonly:
+        bind = _read_bind(engine)
+    elif no_wait:
+        bind = engine.execution_options(**{WRITE_OPTION: True, NO_WAIT_OPTION: True})
+    else:
+        bind = engine.execution_options(**{WRITE_OPTION: True})
     try:
         conn = bind.connect()
     except sa_exc.TimeoutError as err:

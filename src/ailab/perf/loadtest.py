@@ -45,23 +45,39 @@ class LoadTestError(AilabError):
     """The load test could not run (server or Locust failed to start); thresholds are separate."""
 
 
+DEFAULT_MIN_RPS = 800.0
+OFFERED_SHARE = 0.95  # of users x user-rps: what a run can be asked to reach
+
+
 @dataclass(frozen=True)
 class Thresholds:
-    """Pass/fail limits on the aggregated figures (the dashboard goal from the target table)."""
+    """Pass/fail limits on the aggregated figures (the dashboard goal from the target table).
+
+    ``min_rps=None`` (the default) judges what was offered: min(800, 95% of users x user-rps),
+    since 10 users at 10 req/s cannot make 800 req/s. An explicit ``min_rps`` is kept as given.
+    ``max_write_read_p95_ratio``: write p95 at most this many times the read p95 (fair latency).
+    """
 
     max_p95_ms: float = 50.0
     max_fail_ratio: float = 0.0
-    min_rps: float = 800.0
+    min_rps: float | None = None
+    max_write_read_p95_ratio: float = 3.0
+
+    def effective_min_rps(self, users: int, user_rps: float) -> float:
+        if self.min_rps is not None:
+            return self.min_rps
+        return DEFAULT_MIN_RPS if user_rps <= 0 else min(DEFAULT_MIN_RPS, OFFERED_SHARE * users * user_rps)
 
     def locust_args(self) -> list[str]:
-        return [
+        args = [
             "--max-p95-ms",
             f"{self.max_p95_ms:g}",
             "--max-fail-ratio",
             f"{self.max_fail_ratio:g}",
-            "--min-rps",
-            f"{self.min_rps:g}",
+            "--max-write-read-p95-ratio",
+            f"{self.max_write_read_p95_ratio:g}",
         ]
+        return args if self.min_rps is None else [*args, "--min-rps", f"{self.min_rps:g}"]
 
 
 @dataclass
@@ -73,6 +89,7 @@ class LoadTestConfig:
     items: int = 100_000
     postgres_url: str | None = None
     workers: int = 0  # 0: one Locust process; N: a master and N workers (distributed mode)
+    server_workers: int = 1  # uvicorn worker processes serving the one database
     user_rps: float = 10.0  # requests/s each user aims at; 0 = no pause
     thresholds: Thresholds = field(default_factory=Thresholds)
     reports_dir: Path = Path("reports")
@@ -151,6 +168,8 @@ def server_command(cfg: LoadTestConfig, port: int) -> list[str]:
         "--log-level",
         "warning",
     ]
+    if cfg.server_workers > 1:
+        cmd += ["--workers", str(cfg.server_workers)]
     if cfg.app_dir is not None:
         cmd += ["--app-dir", str(cfg.app_dir)]
     return cmd
@@ -229,10 +248,16 @@ class LoadTestResult:
         return self.summary._repr_html_()
 
 
-def _judge(cfg: LoadTestConfig, agg: dict[str, float]) -> list[dict[str, Any]]:
+def _judge(
+    cfg: LoadTestConfig, agg: dict[str, float], classes: dict[str, float | None]
+) -> list[dict[str, Any]]:
+    """The checks: aggregated p95, failure ratio, req/s against what was offered, and write p95
+    against read p95 (when both kinds ran)."""
     t = cfg.thresholds
     ratio = agg["failures"] / agg["requests"] if agg.get("requests") else float("nan")
-    return [
+    offered = cfg.users * cfg.user_rps if cfg.user_rps > 0 else None
+    min_rps = t.effective_min_rps(cfg.users, cfg.user_rps)
+    checks: list[dict[str, Any]] = [
         {
             "name": "p95_ms",
             "value": agg["p95_ms"],
@@ -247,8 +272,29 @@ def _judge(cfg: LoadTestConfig, agg: dict[str, float]) -> list[dict[str, Any]]:
             "op": "<=",
             "ok": ratio <= t.max_fail_ratio,
         },
-        {"name": "rps", "value": agg["rps"], "limit": t.min_rps, "op": ">=", "ok": agg["rps"] >= t.min_rps},
+        {
+            "name": "rps",
+            "value": agg["rps"],
+            "limit": min_rps,
+            "op": ">=",
+            "ok": agg["rps"] >= min_rps,
+            "configured": t.min_rps if t.min_rps is not None else DEFAULT_MIN_RPS,
+            "offered": offered,
+            "explicit": t.min_rps is not None,
+        },
     ]
+    read_p95, write_p95 = classes.get("read_p95_ms"), classes.get("write_p95_ms")
+    if read_p95 and write_p95 is not None:
+        checks.append(
+            {
+                "name": "write_read_p95_ratio",
+                "value": write_p95 / read_p95,
+                "limit": t.max_write_read_p95_ratio,
+                "op": "<=",
+                "ok": write_p95 <= t.max_write_read_p95_ratio * read_p95,
+            }
+        )
+    return checks
 
 
 def _nan_to_none(value: Any) -> Any:
@@ -274,7 +320,8 @@ def summarize(cfg: LoadTestConfig, run_dir: Path, exit_code: int, extra: dict[st
         figures = {c["name"]: c["value"] for c in locust_verdict["checks"]}
         agg["rps"] = float(figures.get("rps", agg["rps"]))
         agg["p95_ms"] = float(figures.get("p95_ms", agg["p95_ms"]))
-    checks = _judge(cfg, agg)
+    classes = {k: (locust_verdict or {}).get("classes", {}).get(k) for k in ("read_p95_ms", "write_p95_ms")}
+    checks = _judge(cfg, agg, classes)
     summary = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "run_dir": str(run_dir),
@@ -286,7 +333,11 @@ def summarize(cfg: LoadTestConfig, run_dir: Path, exit_code: int, extra: dict[st
         },
         "db": cfg.db if cfg.host is None else "external",
         "items": cfg.items if cfg.host is None else None,
-        "thresholds": asdict(cfg.thresholds),
+        "thresholds": {
+            **asdict(cfg.thresholds),
+            "min_rps": cfg.thresholds.effective_min_rps(cfg.users, cfg.user_rps),
+        },
+        **classes,
         "checks": checks,
         "passed": exit_code == 0 and all(c["ok"] for c in checks),
         "exit_code": exit_code,
@@ -319,13 +370,23 @@ def summarize(cfg: LoadTestConfig, run_dir: Path, exit_code: int, extra: dict[st
 
 
 def _server_usage(proc: subprocess.Popen[bytes]) -> dict[str, float]:
+    """RSS (the largest serving process, and the sum) and CPU seconds of the server and its
+    worker processes (``--server-workers``)."""
     import psutil
 
     try:
-        p = psutil.Process(proc.pid)
-        cpu = p.cpu_times()
-        return {"rss_mib": p.memory_info().rss / 2**20, "cpu_seconds": cpu.user + cpu.system}
-    except psutil.Error:
+        root = psutil.Process(proc.pid)
+        procs = [root, *root.children(recursive=True)]
+        rss, cpu = [], 0.0
+        for p in procs:
+            try:
+                times = p.cpu_times()
+                rss.append(p.memory_info().rss / 2**20)
+                cpu += times.user + times.system
+            except psutil.Error:
+                continue
+        return {"rss_mib": max(rss), "rss_mib_total": sum(rss), "cpu_seconds": cpu, "processes": len(rss)}
+    except (psutil.Error, ValueError):
         return {}
 
 

@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
             database_url=args.database_url,
             log_level=args.log_level,
             access_log=args.access_log,
+            workers=args.workers,
         )
     except AilabError as err:
         print(f"error: {err}", file=sys.stderr)

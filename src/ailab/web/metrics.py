@@ -14,6 +14,7 @@ Label children are looked up once per label set and kept (``labels()`` costs a l
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import (
@@ -80,6 +81,10 @@ class WebMetrics:
         )
         checkedout = getattr(engine.pool, "checkedout", None)
         pool_in_use.set_function(lambda: float(checkedout()) if callable(checkedout) else 0.0)
+        # With ``--workers N`` each scrape reaches one process: this says which one.
+        Gauge(
+            "ailab_server_pid", "The id of the server process that answered.", registry=self.registry
+        ).set_function(lambda: float(os.getpid()))
 
     def observe(
         self, *, method: str, route: str, status: int, seconds: float, statements: int, db_seconds: float

@@ -3,12 +3,16 @@
 The database keeps the summary's counts itself with triggers (``ailab.db.derived``), so a
 recompute is 2 small statements, ~1 ms at 100k items: not worth keeping a summary up to date
 by applying writes to it. The cache keeps the JSON of the last summary with the
-``data_revision`` it was computed at, and each load, in one read transaction (one snapshot):
+``data_revision`` it was computed at (the database bumps it on any change, whatever wrote it:
+``ailab.db.revision``), and each load
 
-1. reads the revision (one primary-key lookup; every write path bumps it in its own transaction);
-2. serves the cached bytes if the revision is the same and the entry is younger than
-   ``AILAB_SUMMARY_CACHE_SECONDS`` (a bound for writers that bypass ``data_revision``);
-3. else recomputes with ``queries.summary`` and keeps the result.
+1. asks the process's ``ChangeWatch`` (``ailab.db.change_watch``) whether anything may have
+   been committed since the entry was checked: SQLite's ``PRAGMA data_version`` on a kept
+   connection, or Postgres notifications already received. If not, and the entry is younger than
+   ``AILAB_SUMMARY_CACHE_SECONDS``, it serves the bytes **without touching the database**;
+2. else, in one read transaction (one snapshot), reads the revision (one primary-key lookup)
+   and serves the entry if it is the same (marking it checked), or recomputes with
+   ``queries.summary`` and keeps the result.
 
 So a write, through this server or any other process, is visible on the next load. Any other
 revision is a miss, a lower one too (a restored database). A result never replaces a fresh
@@ -19,7 +23,7 @@ still answers with its own result. ``0`` disables the cache.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +56,7 @@ class Entry:
     revision: int
     body: bytes
     computed_at: float  # monotonic, when its snapshot began
+    token: int | None = None  # the ChangeWatch token read before the snapshot that last confirmed it
 
 
 class SummaryCache:
@@ -76,21 +81,42 @@ class SummaryCache:
     def _fresh(self, entry: Entry, now: float) -> bool:
         return now - entry.computed_at <= self.max_age_seconds
 
-    def probe(self, conn: Connection) -> tuple[bytes, bool]:
+    def cached(self, token: int | None) -> bytes | None:
+        """The kept JSON if nothing can have changed since it was checked at ``token``: no statement."""
+        entry = self._entry
+        if (
+            token is not None
+            and entry is not None
+            and entry.token == token
+            and self.enabled
+            and self._fresh(entry, self.clock.monotonic())
+        ):
+            return entry.body
+        return None
+
+    def probe(self, conn: Connection, token: int | None = None) -> tuple[bytes, bool]:
         """The summary JSON and whether it was cached: 1 statement on a hit, 3 on a miss.
 
-        ``conn`` must be in a one-snapshot transaction (``snapshot_engine``)."""
+        ``conn`` must be in a one-snapshot transaction (``snapshot_engine``); ``token`` is the
+        ``ChangeWatch`` token read before that snapshot began."""
         started = self.clock.monotonic()
         revision = read_revision(conn)
         with self._lock:
             entry = self._entry
-        if self.enabled and entry is not None and entry.revision == revision and self._fresh(entry, started):
-            return entry.body, True
+            if (
+                self.enabled
+                and entry is not None
+                and entry.revision == revision
+                and self._fresh(entry, started)
+            ):
+                if token is not None and entry.token != token:
+                    self._entry = replace(entry, token=token)
+                return entry.body, True
         generated_at = datetime.fromtimestamp(self.clock.time(), UTC).replace(tzinfo=None)
         body = render(summary(conn, clock=self.clock), revision=revision, generated_at=generated_at)
         if self.enabled:
             with self._lock:
                 kept = self._entry
                 if kept is None or revision >= kept.revision or not self._fresh(kept, self.clock.monotonic()):
-                    self._entry = Entry(revision, body, started)
+                    self._entry = Entry(revision, body, started, token)
         return body, False
