@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import (
+from ailab.testing.scratch import (
     DEFAULT_TEST_POSTGRES_URL,
     EmbeddedPostgres,
     forget_engine,

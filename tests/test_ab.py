@@ -17,9 +17,17 @@ from pathlib import Path
 import pytest
 
 from ailab.errors import AilabError
-from ailab.perf.ab import ABResult, InProcessBench, RunRows, Side, checked_out_sides, run_ab, write_ab_outputs
-from ailab.perf.ab_render import notes, rich_table
-from ailab.perf.history import git_state, project_root
+from ailab.perf.tools.ab import (
+    ABResult,
+    InProcessBench,
+    RunRows,
+    Side,
+    checked_out_sides,
+    run_ab,
+    write_ab_outputs,
+)
+from ailab.perf.tools.ab_render import notes, rich_table
+from ailab.perf.tools.history import git_state, project_root
 
 BASE = Side("base", "HEAD", "0" * 40)
 HEAD = Side("head", "HEAD", "0" * 40)
@@ -128,7 +136,7 @@ def test_an_unknown_ref_is_a_clear_error() -> None:
 def test_a_different_pyproject_uses_the_venv_cached_by_its_hash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ailab.perf import ab
+    from ailab.perf.tools import ab
 
     tree = tmp_path / "tree"
     tree.mkdir()

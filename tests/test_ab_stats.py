@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from ailab.perf.ab_stats import MetricAB, bootstrap_ratio_ci, judge, resolution_of
+from ailab.perf.tools.ab_stats import MetricAB, bootstrap_ratio_ci, judge, resolution_of
 
 
 def _rounds(

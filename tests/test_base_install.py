@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ailab.legacy.synth import generate
-from ailab.processes import free_port, stop_process, wait_until_healthy
 from ailab.settings import Secret
-from ailab.sync.harness import TEST_TOKEN, serve
 from ailab.sync.simulator import SimulatorConfig
+from ailab.testing.legacy_synth import generate
+from ailab.testing.servers import free_port, stop_process, wait_until_healthy
+from ailab.testing.sync_harness import TEST_TOKEN, serve
 
 pytestmark = pytest.mark.slow
 
@@ -137,7 +137,7 @@ def test_serves_syncs_and_imports_without_the_toolkit(base_venv: Path, tmp_path:
     assert "imported generation 2" in imported.stdout
 
 
-@pytest.mark.parametrize("command", [["report", "--quick"], ["compare"], ["loadtest"]])
+@pytest.mark.parametrize("command", [["report", "--quick"], ["compare"], ["loadtest"], ["fuzz"]])
 def test_lab_commands_name_the_extra_to_install(base_venv: Path, tmp_path: Path, command: list[str]) -> None:
     result = run(base_venv, tmp_path, *command)
     assert result.returncode == 2

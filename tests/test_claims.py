@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from ailab.db.seed import seed_database
-from ailab.perf import bench_claims as bc
-from ailab.perf import probes
-from ailab.perf.claims import CLAIMS, NOT_MEASURED, Claim, build_ledger
-from ailab.perf.compare import ASYNC, BASE, OLD_GET_DB, POOL_BIG, Comparison, comparison_rows
-from ailab.perf.registry import Measurement
-from ailab.perf.scorecard import convert, target_rows
-from ailab.perf.targets import DASHBOARD_LOAD, DATABASE_QUERY, REVIEW_TABLE
-from ailab.perf.workloads import CellResult
+from ailab.perf.bench import claims as bc
+from ailab.perf.bench import probes
+from ailab.perf.bench.workloads import CellResult
+from ailab.perf.harness.registry import Measurement
+from ailab.perf.harness.targets import DASHBOARD_LOAD, DATABASE_QUERY, REVIEW_TABLE
+from ailab.perf.report.claims import CLAIMS, NOT_MEASURED, Claim, build_ledger
+from ailab.perf.report.scorecard import convert, target_rows
+from ailab.perf.tools.compare import ASYNC, BASE, OLD_GET_DB, POOL_BIG, Comparison, comparison_rows
 
 
 def _cell(

@@ -12,7 +12,6 @@ import pytest
 
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine, scratch_schema
 from ailab.errors import (
     EXIT_CONFIG,
     EXIT_NO_DATABASE,
@@ -22,6 +21,7 @@ from ailab.errors import (
     ConfigError,
 )
 from ailab.settings import Settings
+from ailab.testing.scratch import forget_engine, scratch_schema
 from cli_support import Cli, assert_no_traceback, write_protected
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from ailab.db.engine import get_engine
 from ailab.errors import EXIT_CONFIG, EXIT_INTERRUPTED, ConfigError
-from ailab.perf import bench_core, report
-from ailab.perf.registry import BenchContext, Measurement, Registered
+from ailab.perf.bench import core as bench_core
+from ailab.perf.harness.registry import BenchContext, Measurement, Registered
+from ailab.perf.report import run as report
 from cli_support import Cli, assert_no_traceback
 
 

@@ -11,10 +11,10 @@ from sqlalchemy import text
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
 from ailab.db.readonly import readonly_engine
-from ailab.db.scratch import forget_engine
 from ailab.errors import EXIT_NO_DATABASE, DatabaseMissingError
 from ailab.legacy.source import file_sha256
-from ailab.legacy.synth import generate
+from ailab.testing.legacy_synth import generate
+from ailab.testing.scratch import forget_engine
 from cli_support import assert_no_traceback, run_cli, write_protected
 
 

@@ -13,9 +13,9 @@ from sqlalchemy import exc as sa_exc
 from typer.testing import CliRunner
 
 from ailab.cli import app
-from ailab.db.scratch import libpq_dsn
 from ailab.errors import ConfigError, PoolExhaustedError
-from ailab.perf.compare import (
+from ailab.perf.bench.workloads import WORKLOADS, CellResult, Fixtures, Mix, async_url, classify_error
+from ailab.perf.tools.compare import (
     ASYNC,
     BASE,
     OLD_GET_DB,
@@ -27,8 +27,8 @@ from ailab.perf.compare import (
     fresh_comparison,
     run_comparison,
 )
-from ailab.perf.workloads import WORKLOADS, CellResult, Fixtures, Mix, async_url, classify_error
 from ailab.settings import parse_database_url
+from ailab.testing.scratch import libpq_dsn
 
 pytestmark = pytest.mark.postgres
 

@@ -26,8 +26,8 @@ from ailab.db.models import Tag, WorkItem
 from ailab.db.seed import seed_database
 from ailab.db.session import connect
 from ailab.legacy.importer import import_legacy
-from ailab.legacy.synth import generate
 from ailab.legacy.writer import BULK_DERIVED_ROWS
+from ailab.testing.legacy_synth import generate
 from ailab.vocab import PRIORITIES, STATUSES
 
 summary_module = importlib.import_module("ailab.queries.summary")

@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from ailab.db import connect, get_engine, session
 from ailab.db.migrate import current_revision, downgrade, head_revision, upgrade
 from ailab.db.models import Base, Tag, WorkItem, WorkItemDependency, WorkItemTag
-from ailab.db.scratch import scratch_schema
 from ailab.errors import ValidationError
+from ailab.testing.scratch import scratch_schema
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from ailab import queries
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine, scratch_schema
 from ailab.db.session import connect
+from ailab.testing.scratch import forget_engine, scratch_schema
 
 TITLES = ["Über alles", "über-cache", "Straße bauen", "Crème BRÛLÉE", "uber rides", "plain ascii"]
 TAGS = ["b", "B", "a", "Ä", "z", "é", "Zeta", "alpha"]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from ailab.cli import app
 from ailab.errors import AilabError
-from ailab.perf.history import (
+from ailab.perf.tools.history import (
     current_machine,
     find_metric,
     git_state,

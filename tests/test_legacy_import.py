@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from ailab.cli import app
 from ailab.db.engine import get_engine
-from ailab.db.scratch import forget_engine
 from ailab.errors import LegacyImportError
 from ailab.legacy import import_legacy
 from ailab.legacy.source import file_sha256
-from ailab.legacy.synth import generate
+from ailab.testing.legacy_synth import generate
+from ailab.testing.scratch import forget_engine
 from legacy_support import count, revision, sidecars, snapshot
 
 

@@ -14,10 +14,10 @@ from sqlalchemy.engine import Engine
 
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine
 from ailab.legacy import import_legacy
-from ailab.legacy.synth import generate
-from ailab.legacy.synth_messes import COMMON_KINDS, GENERATION_KINDS
+from ailab.testing.legacy_messes import COMMON_KINDS, GENERATION_KINDS
+from ailab.testing.legacy_synth import generate
+from ailab.testing.scratch import forget_engine
 from legacy_support import count, unaccounted
 
 # What each injected mess must show in the report: an anomaly kind, or a mapped field.

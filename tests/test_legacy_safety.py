@@ -17,12 +17,12 @@ from sqlalchemy.engine import Engine
 from ailab import queries
 from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine, scratch_schema
 from ailab.db.session import connect
 from ailab.errors import EXIT_NEEDS_CONFIRMATION, EXIT_USAGE, LegacyOverlapError, LegacySourceBusyError
 from ailab.legacy import import_legacy
 from ailab.legacy.source import file_sha256, read_legacy
-from ailab.legacy.synth import generate
+from ailab.testing.legacy_synth import generate
+from ailab.testing.scratch import forget_engine, scratch_schema
 from cli_support import Cli, assert_no_traceback
 
 CRASHING_WRITER = """

@@ -11,9 +11,9 @@ import pytest
 
 from ailab.errors import LegacyImportError
 from ailab.legacy.schema import GENERATION_1, GENERATION_2, detect_layout, table_ddl
-from ailab.legacy.synth import generate
 from ailab.legacy.values import github_issue_url, github_repository, parse_datetime, parse_float, parse_json
 from ailab.legacy.vocabulary import map_priority, map_status
+from ailab.testing.legacy_synth import generate
 from ailab.vocab import PRIORITIES, STATUSES
 
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from ailab.cli import app
 from ailab.errors import ConfigError
-from ailab.perf.loadtest import (
+from ailab.perf.tools.loadtest import (
     LATEST_FILE,
     REPO_LOCUSTFILE,
     LoadTestConfig,
@@ -29,7 +29,7 @@ from ailab.perf.loadtest import (
     run_loadtest,
     server_command,
 )
-from ailab.perf.locust_results import read_failures, read_history, read_stats
+from ailab.perf.tools.locust_results import read_failures, read_history, read_stats
 from ailab.vocab import PRIORITIES, STATUSES
 
 STANDIN = textwrap.dedent(

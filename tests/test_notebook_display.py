@@ -18,14 +18,14 @@ from sqlalchemy.engine import Engine
 from ailab.cli.steps import animated, steps
 from ailab.notebook.outputs import image_count, notebook_problems, output_problems
 from ailab.notebook.progress import Progress, plain_env, run_command, strip_ansi
-from ailab.perf import charts
-from ailab.perf.compare import BASE, Comparison
-from ailab.perf.loadtest import LATEST_FILE, LoadTestSummary, latest_summary
-from ailab.perf.registry import Measurement
-from ailab.perf.report import ReportResult
-from ailab.perf.scorecard import target_rows
-from ailab.perf.targets import DATABASE_QUERY, REVIEW_TABLE, SYNC_PER_ITEM
-from ailab.perf.workloads import CellResult
+from ailab.perf.bench.workloads import CellResult
+from ailab.perf.harness.registry import Measurement
+from ailab.perf.harness.targets import DATABASE_QUERY, REVIEW_TABLE, SYNC_PER_ITEM
+from ailab.perf.report import charts
+from ailab.perf.report.run import ReportResult
+from ailab.perf.report.scorecard import target_rows
+from ailab.perf.tools.compare import BASE, Comparison
+from ailab.perf.tools.loadtest import LATEST_FILE, LoadTestSummary, latest_summary
 
 PNG = b"\x89PNG\r\n\x1a\n"
 # rich's spinner as it reached notebook 04's saved output
@@ -281,8 +281,8 @@ def test_in_process_dashboard_rows_run_inside_a_running_loop(sqlite_engine: Engi
     import asyncio
 
     from ailab.db.seed import seed_database
-    from ailab.perf.bench_web import _in_process
-    from ailab.perf.registry import BenchContext
+    from ailab.perf.bench.web import _in_process
+    from ailab.perf.harness.registry import BenchContext
     from ailab.settings import Settings
 
     seed_database(sqlite_engine, items=100, seed=3)

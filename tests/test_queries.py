@@ -14,10 +14,10 @@ from sqlalchemy.engine import Connection, Engine
 from ailab import queries
 from ailab.db import connect, get_engine, trace
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine, scratch_schema
 from ailab.db.seed import seed_database
 from ailab.errors import NotFoundError, ValidationError
 from ailab.queries import items as items_module
+from ailab.testing.scratch import forget_engine, scratch_schema
 from ailab.vocab import CLOSED_STATUSES, OPEN_STATUSES
 
 LIST_BUDGET = 3

@@ -10,13 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from ailab.cli import app
-from ailab.perf.claims import build_ledger
-from ailab.perf.compare import BASE, Comparison, comparison_rows
-from ailab.perf.loadtest import LATEST_FILE
-from ailab.perf.render import NO_LOADTEST, render_html, render_markdown
-from ailab.perf.report import ReportResult, result_from_json
-from ailab.perf.targets import REVIEW_TABLE
-from ailab.perf.workloads import CellResult
+from ailab.perf.bench.workloads import CellResult
+from ailab.perf.harness.targets import REVIEW_TABLE
+from ailab.perf.report.claims import build_ledger
+from ailab.perf.report.render import NO_LOADTEST, render_html, render_markdown
+from ailab.perf.report.run import ReportResult, result_from_json
+from ailab.perf.tools.compare import BASE, Comparison, comparison_rows
+from ailab.perf.tools.loadtest import LATEST_FILE
 
 HISTORY_HEADER = (
     "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,"

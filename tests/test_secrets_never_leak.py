@@ -14,8 +14,8 @@ import pytest
 from ailab.errors import EXIT_CONFIG
 from ailab.settings import Secret, Settings
 from ailab.sync.config import SyncConfig
-from ailab.sync.harness import serve
 from ailab.sync.simulator import SimulatorConfig
+from ailab.testing.sync_harness import serve
 from cli_support import Cli, Run, assert_no_traceback
 
 GITHUB_TOKEN = "ghp_i15DistinctiveGitHubToken0123456789ab"

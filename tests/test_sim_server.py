@@ -7,7 +7,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ailab.sync.simulator import FaultKind, FaultRule, SimulatorServer
+from ailab.sync.simulator import FaultKind, FaultRule
+from ailab.testing.sync_harness import SimulatorServer
 
 
 def test_served_over_http_with_transport_faults() -> None:

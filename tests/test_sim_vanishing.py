@@ -10,8 +10,8 @@ import pytest
 
 from ailab.clock import FakeClock
 from ailab.settings import Secret
-from ailab.sync.harness import TEST_TOKEN
 from ailab.sync.simulator import SimulatorConfig, create_app
+from ailab.testing.sync_harness import TEST_TOKEN
 
 REPO = "octo/vanish"
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}

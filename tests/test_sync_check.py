@@ -16,12 +16,12 @@ from ailab.cli import app
 from ailab.db import connect, get_engine, session
 from ailab.db.migrate import upgrade
 from ailab.db.models import GitHubLink, WorkItem
-from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
 from ailab.queries import create_work_item
 from ailab.settings import Secret
-from ailab.sync.harness import TEST_TOKEN, serve
 from ailab.sync.simulator import SimulatorConfig
+from ailab.testing.scratch import forget_engine
+from ailab.testing.sync_harness import TEST_TOKEN, serve
 
 runner = CliRunner()
 REPO = "octo/check"

@@ -13,11 +13,11 @@ from ailab.cli import app
 from ailab.clock import FakeClock
 from ailab.db import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
 from ailab.settings import Secret
-from ailab.sync.harness import TEST_TOKEN, SimulatedGitHub, compare_remote, serve
 from ailab.sync.simulator import FaultConfig, SimulatorConfig
+from ailab.testing.scratch import forget_engine
+from ailab.testing.sync_harness import TEST_TOKEN, SimulatedGitHub, compare_remote, serve
 
 runner = CliRunner()
 

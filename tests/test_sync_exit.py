@@ -18,13 +18,13 @@ from ailab.cli import app
 from ailab.clock import FakeClock
 from ailab.db import get_engine, session
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
 from ailab.settings import Secret, Settings
 from ailab.sync.config import SyncConfig
-from ailab.sync.harness import TEST_TOKEN, SimulatedGitHub, compare_remote, serve
 from ailab.sync.simulator import FaultKind, FaultRule, SimulatorConfig
 from ailab.sync.summary import EXIT_ITEMS_FAILED, EXIT_OK, EXIT_RATE_LIMITED
+from ailab.testing.scratch import forget_engine
+from ailab.testing.sync_harness import TEST_TOKEN, SimulatedGitHub, compare_remote, serve
 
 runner = CliRunner()
 

@@ -217,8 +217,8 @@ def test_config_names_what_to_fix() -> None:
 
 
 def test_report_rows_from_figures() -> None:
-    from ailab.perf.baselines_sync import BaselineRun
-    from ailab.perf.bench_sync import SyncFigures, extrapolated_push_hours, measurements
+    from ailab.perf.baselines.sync import BaselineRun
+    from ailab.perf.bench.sync import SyncFigures, extrapolated_push_hours, measurements
     from ailab.sync.summary import SyncSummary
 
     probe = {"octo-org/tracker": {"verdict": "agreed", "requests": 1}}

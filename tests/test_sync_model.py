@@ -32,16 +32,16 @@ from ailab import queries
 from ailab.clock import FakeClock
 from ailab.db import connect, get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
 from ailab.settings import Secret
 from ailab.sync.audit import check
-from ailab.sync.harness import TEST_TOKEN, SimulatedGitHub
 from ailab.sync.mapping import IssueRef, find_marker, render
 from ailab.sync.simulator import FaultConfig, SimulatorConfig
 from ailab.sync.simulator.faults import FaultInjector
 from ailab.sync.store import SyncStore
 from ailab.sync.summary import SyncSummary
+from ailab.testing.scratch import forget_engine
+from ailab.testing.sync_harness import TEST_TOKEN, SimulatedGitHub
 
 ITEMS = 6
 OTHER_REPO = "octo-org/elsewhere"

@@ -24,9 +24,9 @@ from ailab.errors import (
 from ailab.settings import Secret
 from ailab.sync.client import GitHubClient
 from ailab.sync.config import SyncConfig, parse_repo
-from ailab.sync.harness import TEST_TOKEN, SimulatedGitHub, compare_remote
 from ailab.sync.ratelimit import CreationBudget, LimiterStats
 from ailab.sync.simulator import SimulatorConfig
+from ailab.testing.sync_harness import TEST_TOKEN, SimulatedGitHub, compare_remote
 
 TOKEN = "ghp_SECRETsecretSECRET0123456789abcdefXY"
 Handler = Callable[[httpx.Request], Any]

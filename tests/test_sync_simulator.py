@@ -27,11 +27,11 @@ from ailab.db.models import (
     WorkItemDependency,
     WorkItemTag,
 )
-from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
 from ailab.settings import Secret
-from ailab.sync.harness import TEST_TOKEN, SimulatedGitHub, compare_remote
 from ailab.sync.simulator import SimulatorConfig
+from ailab.testing.scratch import forget_engine
+from ailab.testing.sync_harness import TEST_TOKEN, SimulatedGitHub, compare_remote
 
 summary_module = importlib.import_module("ailab.queries.summary")
 

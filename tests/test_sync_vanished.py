@@ -14,11 +14,11 @@ from ailab.clock import FakeClock
 from ailab.db import get_engine, session
 from ailab.db.migrate import upgrade
 from ailab.db.models import GitHubLink, WorkItem
-from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
 from ailab.settings import Secret
-from ailab.sync.harness import TEST_TOKEN, SimulatedGitHub, compare_remote
 from ailab.sync.simulator import SimulatorConfig
+from ailab.testing.scratch import forget_engine
+from ailab.testing.sync_harness import TEST_TOKEN, SimulatedGitHub, compare_remote
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,10 @@ from ailab.clock import FakeClock
 from ailab.db import connect, get_engine
 from ailab.db.migrate import upgrade
 from ailab.db.models import utcnow
-from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
 from ailab.queries.writes import update_work_item
 from ailab.settings import Secret
 from ailab.sync.engine import SyncSummary
-from ailab.sync.harness import TEST_TOKEN, SimulatedGitHub, compare_remote
 from ailab.sync.simulator import SimulatorConfig
 from ailab.sync.status import sync_status
 from ailab.sync.store import SyncStore
@@ -33,6 +31,8 @@ from ailab.sync.watch import (
     pending_local,
     release_lock,
 )
+from ailab.testing.scratch import forget_engine
+from ailab.testing.sync_harness import TEST_TOKEN, SimulatedGitHub, compare_remote
 
 pytestmark = pytest.mark.anyio
 REPO = "octo-org/tracker"

@@ -26,14 +26,14 @@ from ailab.clock import FakeClock
 from ailab.db import connect, get_engine
 from ailab.db.migrate import upgrade
 from ailab.db.models import utcnow
-from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
 from ailab.settings import Secret, Settings
-from ailab.sync.harness import TEST_TOKEN, SimulatedGitHub, compare_remote
 from ailab.sync.simulator import SimulatorConfig
 from ailab.sync.simulator.webhooks import WebhookConfig, WebhookFaults
 from ailab.sync.store import SyncStore
 from ailab.sync.webhooks import DELIVERIES, parse_delivery, record_delivery, sign
+from ailab.testing.scratch import forget_engine
+from ailab.testing.sync_harness import TEST_TOKEN, SimulatedGitHub, compare_remote
 from ailab.web import create_app
 
 pytestmark = pytest.mark.anyio

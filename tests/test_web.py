@@ -22,9 +22,9 @@ from ailab import queries
 from ailab.db import connect, get_engine
 from ailab.db.engine import create_configured_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine, scratch_schema
 from ailab.db.seed import seed_database
 from ailab.settings import Secret, Settings
+from ailab.testing.scratch import forget_engine, scratch_schema
 from ailab.web import create_app
 
 pytestmark = pytest.mark.anyio

@@ -7,8 +7,6 @@ image without a browser cannot silently drop the test.
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,10 +17,11 @@ from sqlalchemy import text
 
 from ailab.db import connect, get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
-from ailab.perf.bench_web import CHROMIUM_ARGS, CHROMIUM_PATHS, find_chromium
+from ailab.perf.bench.web import CHROMIUM_ARGS, CHROMIUM_PATHS, find_chromium
 from ailab.settings import Settings
+from ailab.testing.scratch import forget_engine
+from ailab.testing.servers import UvicornThread
 from ailab.web import create_app
 
 pytestmark = pytest.mark.browser
@@ -49,23 +48,11 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     upgrade(engine)
     seed_database(engine, items=400, seed=5)
     app = create_app(Settings(database_url=db_url))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the dashboard server did not start")
-        time.sleep(0.02)
+    server = UvicornThread(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     try:
-        yield f"http://127.0.0.1:{port}", db_url
+        with server:
+            yield server.url, db_url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         forget_engine(db_url)
 
 

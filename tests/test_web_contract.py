@@ -20,9 +20,9 @@ from fastapi import FastAPI
 
 from ailab.db import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
 from ailab.settings import Secret, Settings
+from ailab.testing.scratch import forget_engine
 from ailab.web import create_app
 from ailab.web.problems import PROBLEM_JSON
 from ailab.web.server import warn_if_exposed
@@ -322,7 +322,7 @@ def test_binding_beyond_loopback_warns(caplog: pytest.LogCaptureFixture) -> None
 
 
 def test_fuzz_report_tells_expected_server_log_lines_from_errors(tmp_path: Path) -> None:
-    from ailab.perf.fuzz import read_server_log
+    from ailab.perf.tools.fuzz import read_server_log
 
     log = tmp_path / "server.log"
     log.write_text(

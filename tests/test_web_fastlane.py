@@ -14,9 +14,9 @@ from fastapi import APIRouter, FastAPI
 
 from ailab.db import get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine
 from ailab.db.seed import seed_database
 from ailab.settings import Settings
+from ailab.testing.scratch import forget_engine
 from ailab.web import create_app
 
 pytestmark = pytest.mark.anyio

@@ -24,9 +24,9 @@ from starlette.types import Message, Receive, Scope, Send
 from ailab.db import connect, get_engine
 from ailab.db.migrate import upgrade
 from ailab.db.revision import bump_revision
-from ailab.db.scratch import forget_engine, scratch_schema
 from ailab.db.seed import seed_database
 from ailab.settings import Secret, Settings
+from ailab.testing.scratch import forget_engine, scratch_schema
 from ailab.web import create_app
 
 TOKEN = "fuzz-token-in-process"

@@ -20,10 +20,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from ailab.db.engine import create_configured_engine, get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine, libpq_dsn, scratch_schema
 from ailab.db.seed import seed_database
 from ailab.db.timeouts import apply_statement_timeout, is_statement_timeout
 from ailab.settings import Settings, parse_database_url
+from ailab.testing.scratch import forget_engine, libpq_dsn, scratch_schema
 from ailab.web import create_app
 from ailab.web.error_handlers import STATEMENT_TIMEOUT, response_for
 from cli_support import Cli

@@ -33,10 +33,10 @@ from ailab.clock import FakeClock
 from ailab.db import connect, get_engine
 from ailab.db.migrate import upgrade
 from ailab.db.revision import create_revision_triggers, drop_revision_triggers
-from ailab.db.scratch import forget_engine, scratch_schema
 from ailab.db.seed import seed_database
 from ailab.queries.summary import live_summary
 from ailab.settings import Secret, Settings
+from ailab.testing.scratch import forget_engine, scratch_schema
 from ailab.web import create_app
 from ailab.web.context import WebContext
 from ailab.web.summary_cache import SummaryCache, snapshot_engine

@@ -28,11 +28,11 @@ from sqlalchemy import text
 from ailab.db import connect, get_engine
 from ailab.db.engine import create_configured_engine
 from ailab.db.migrate import upgrade
-from ailab.db.scratch import forget_engine, libpq_dsn, scratch_schema
 from ailab.db.seed import seed_database
 from ailab.errors import ConfigError
-from ailab.processes import free_port, stop_process, wait_until_healthy
 from ailab.settings import Settings, parse_database_url
+from ailab.testing.scratch import forget_engine, libpq_dsn, scratch_schema
+from ailab.testing.servers import free_port, stop_process, wait_until_healthy
 from ailab.vocab import STATUSES
 from ailab.web import create_app
 from ailab.web.server import connection_budget, connections_per_process

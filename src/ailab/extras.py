@@ -22,9 +22,14 @@ def missing_modules(modules: tuple[str, ...]) -> list[str]:
 
 def require_lab(command: str) -> None:
     """Raise ``MissingExtraError`` naming the install command when the ``lab`` extra is missing."""
-    missing = missing_modules(LAB_MODULES)
+    require_extra(command, "lab", LAB_MODULES, "the lab toolkit")
+
+
+def require_extra(command: str, extra: str, modules: tuple[str, ...], what: str) -> None:
+    """Raise ``MissingExtraError`` naming ``pip install 'ailab[extra]'`` when any of ``modules`` is missing."""
+    missing = missing_modules(modules)
     if missing:
         raise MissingExtraError(
-            f"`{command}` needs the lab toolkit, which is not installed (missing: {', '.join(missing)}). "
-            "Install it with: pip install 'ailab[lab]' (from a clone: pip install -e '.[lab]', or run make)."
+            f"`{command}` needs {what}, which is not installed (missing: {', '.join(missing)}). "
+            f"Install it with: pip install 'ailab[{extra}]' (from a clone: pip install -e '.[{extra}]', or run make)."
         )

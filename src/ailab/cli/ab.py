@@ -57,8 +57,8 @@ def ab_cmd(
     from ailab.extras import require_lab
 
     require_lab("ailab ab")
-    from ailab.perf.ab import ReportProcess, checked_out_sides, run_ab, write_ab_outputs
-    from ailab.perf.ab_render import notes, rich_table
+    from ailab.perf.tools.ab import ReportProcess, checked_out_sides, run_ab, write_ab_outputs
+    from ailab.perf.tools.ab_render import notes, rich_table
 
     extra_env = _env_pairs(head_env)
     runner = ReportProcess(list(only), items, quick=quick, database_url=database_url)

@@ -13,7 +13,7 @@ from rich.table import Table
 from ailab.cli.steps import steps
 
 if TYPE_CHECKING:
-    from ailab.perf.compare import Comparison
+    from ailab.perf.tools.compare import Comparison
 
 console = Console(width=None if Console().is_terminal else 200)
 
@@ -83,7 +83,7 @@ def compare_cmd(
     from ailab.extras import require_lab
 
     require_lab("ailab compare")
-    from ailab.perf.compare import COMPARE_FILE, run_comparison
+    from ailab.perf.tools.compare import COMPARE_FILE, run_comparison
 
     with steps(console, "comparing...") as say:
         cmp = run_comparison(

@@ -28,7 +28,11 @@ def fuzz_cmd(
     when every run found no failure and the server logged nothing unexpected; 1 otherwise.
     """
     from ailab.errors import ConfigError
-    from ailab.perf.fuzz import FuzzConfig, run_fuzz
+    from ailab.extras import require_extra, require_lab
+
+    require_lab("ailab fuzz")
+    require_extra("ailab fuzz", "dev", ("schemathesis",), "schemathesis (the test tools)")
+    from ailab.perf.tools.fuzz import FuzzConfig, run_fuzz
 
     if db not in ("sqlite", "postgres"):
         raise ConfigError(f"--db {db!r} is not supported; use sqlite or postgres.")

@@ -29,8 +29,15 @@ def history_cmd(
     from ailab.extras import require_lab
 
     require_lab("ailab history")
-    from ailab.perf.history import current_machine, find_metric, load_runs, machines, metric_keys, series
-    from ailab.perf.render import fmt
+    from ailab.perf.report.render import fmt
+    from ailab.perf.tools.history import (
+        current_machine,
+        find_metric,
+        load_runs,
+        machines,
+        metric_keys,
+        series,
+    )
 
     runs = load_runs(out, machine)
     if items is not None:

@@ -53,7 +53,7 @@ def loadtest_cmd(
     from ailab.extras import require_lab
 
     require_lab("ailab loadtest")
-    from ailab.perf.loadtest import LoadTestConfig, Thresholds, parse_duration, run_loadtest
+    from ailab.perf.tools.loadtest import LoadTestConfig, Thresholds, parse_duration, run_loadtest
 
     if db not in ("sqlite", "postgres"):
         raise ConfigError(f"--db {db!r} is not supported; use sqlite or postgres.")

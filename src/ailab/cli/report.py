@@ -35,9 +35,9 @@ def report_cmd(
         f"interrupted: no new report was written ({out}/ keeps the previous one); the scratch "
         "database and the temporary files were removed. Your own databases were not touched."
     )
-    from ailab.perf.history import save_run
-    from ailab.perf.render import Sections, claims_table, rich_table
-    from ailab.perf.report import run_report, write_outputs
+    from ailab.perf.report.render import Sections, claims_table, rich_table
+    from ailab.perf.report.run import run_report, write_outputs
+    from ailab.perf.tools.history import save_run
 
     with steps(console, "measuring...") as say:
         result = run_report(

@@ -1,7 +1,7 @@
 """One engine per database URL per process, configured for each backend.
 
 The old code built an engine on every ``get_db()`` call (about 1 ms each, and a leaked SQLite
-connection until the garbage collector ran; see ``ailab.perf.baselines``). Here ``get_engine``
+connection until the garbage collector ran; see ``ailab.perf.baselines.core``). Here ``get_engine``
 returns the same pooled engine for the same URL.
 
 SQLite and threads

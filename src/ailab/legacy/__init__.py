@@ -2,7 +2,7 @@
 
 - ``import_legacy(path, engine, dry_run=...)`` -> ``ImportReport`` (``ailab db import-legacy``);
 - ``ailab.legacy.schema``: the exact DDL of both old schema generations and layout detection;
-- ``ailab.legacy.synth.generate(path, items=N, generation=2, seed=..., messes=...)``: synthetic
+- ``ailab.testing.legacy_synth.generate(path, items=N, generation=2, seed=..., messes=...)``: synthetic
   legacy databases of either generation, with or without injected messes;
 - ``ailab.legacy.vocabulary``: the documented map from old statuses/priorities to the new ones.
 """

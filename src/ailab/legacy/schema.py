@@ -9,7 +9,7 @@ as JSON, ``created_at``/``updated_at`` beside ``created_date``/``updated_date`` 
 ``projects`` table. Its ``sessions`` and ``github_sync`` tables are the same statements that
 survive in generation 2 files.
 
-The synthetic generator (``ailab.legacy.synth``) builds files from these statements and the
+The synthetic generator (``ailab.testing.legacy_synth``) builds files from these statements and the
 importer detects a file's generation against them (``detect_layout``), so the model of the old
 schema cannot drift between the two.
 """

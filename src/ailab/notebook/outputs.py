@@ -5,7 +5,7 @@
 * a chart that did not render: matplotlib's ``<Figure size ... with N Axes>`` text without an
   image beside it, or a cell tagged ``chart`` with no image: an ``image/png`` / ``image/svg+xml``
   output, or a PNG/SVG embedded as a ``data:`` URI in an HTML output (the rich reprs of
-  ``ailab.perf.reprs`` carry their charts that way, to stay one self-contained fragment).
+  ``ailab.perf.report.reprs`` carry their charts that way, to stay one self-contained fragment).
 
 Outputs are nbformat-shaped dicts (``output_type``, ``text`` or ``data``), as saved in an
 ``.ipynb`` file and as nbval collects them.

@@ -97,7 +97,7 @@ def run_command(
     stderr is merged into stdout so the order of what the command said is kept. A command still
     running after ``timeout`` seconds is stopped (by its PID) and ``TimeoutExpired`` raised.
     """
-    from ailab.processes import stop_process
+    from ailab.testing.servers import stop_process
 
     lines: list[str] = []
     sink = out or sys.stdout

@@ -7,7 +7,7 @@ Public API (import from the modules; this package stays light so the simulator l
   limit, full)``.
 * ``ailab.sync.config``: ``SyncConfig.from_settings(settings)``, ``parse_repo``, ``repo_from_url``.
 * ``ailab.sync.client``: ``GitHubClient`` (REST + GraphQL, lanes, retries, clean errors).
-* ``ailab.sync.harness``: ``SimulatedGitHub`` (in-process), ``serve``/``serve_subprocess``
+* ``ailab.testing.sync_harness``: ``SimulatedGitHub`` (in-process), ``serve``/``serve_subprocess``
   (loopback), ``compare_remote`` (one issue per item, remote equal to local).
 * ``ailab.sync.simulator``: the GitHub simulator (``create_app``).
 """

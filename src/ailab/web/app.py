@@ -321,7 +321,12 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
         priority: Annotated[list[PriorityFilter] | None, PriorityQuery] = None,
         # Plain strings, empty when absent ("" filters nothing), so the schema says `string`.
         project: Annotated[
-            str, Query(max_length=64, pattern=schemas.LINE_PATTERN, description="Project key.")
+            str,
+            Query(
+                max_length=schemas.MAX_PROJECT_PARAM_LENGTH,
+                pattern=schemas.LINE_PATTERN,
+                description="Project key.",
+            ),
         ] = "",
         tag: Annotated[
             list[TagName] | None,
@@ -333,13 +338,18 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
         ] = None,
         any_tag: Annotated[list[TagFilter] | None, TagQuery("Items with at least one of these.")] = None,
         q: Annotated[
-            str, Query(max_length=200, pattern=schemas.LINE_PATTERN, description="Text in the title.")
+            str,
+            Query(
+                max_length=schemas.MAX_Q_LENGTH,
+                pattern=schemas.LINE_PATTERN,
+                description="Text in the title.",
+            ),
         ] = "",
         limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = queries.DEFAULT_PAGE_SIZE,
         cursor: Annotated[
             str,
             Query(
-                max_length=40,
+                max_length=schemas.MAX_CURSOR_LENGTH,
                 pattern=schemas.CURSOR_PATTERN,
                 description="`next_cursor` of the previous page; empty or absent for the first.",
             ),
@@ -375,9 +385,11 @@ def _add_routes(app: FastAPI, ctx: WebContext) -> None:
     )
     async def api_blockers(
         ref: Ref,
-        max_depth: Annotated[int, Query(ge=1, le=200)] = queries.DEFAULT_MAX_DEPTH,
+        max_depth: Annotated[int, Query(ge=1, le=schemas.MAX_BLOCKER_DEPTH)] = queries.DEFAULT_MAX_DEPTH,
         open_only: bool = False,
-        limit: Annotated[int, Query(ge=1, le=5000, description="Nearest blockers to return.")] = 500,
+        limit: Annotated[
+            int, Query(ge=1, le=schemas.MAX_BLOCKERS_LIMIT, description="Nearest blockers to return.")
+        ] = schemas.DEFAULT_BLOCKERS_LIMIT,
     ) -> Response:
         return await handlers.blockers(ctx, ref, max_depth=max_depth, open_only=open_only, limit=limit)
 

@@ -118,12 +118,12 @@ def _list_page(ctx: WebContext, params: Params, _rest: str) -> Awaitable[Respons
         ctx,
         status=_list(params, "status", schemas.STATUS_LIST),
         priority=_list(params, "priority", schemas.PRIORITY_LIST),
-        project=_text(params, "project", 64),
+        project=_text(params, "project", schemas.MAX_PROJECT_PARAM_LENGTH),
         tag=_list(params, "tag", schemas.TAG, 100, schemas.MAX_ALL_TAGS),
         any_tag=_list(params, "any_tag", schemas.TAG_LIST, schemas.MAX_TAG_FILTER_LENGTH),
-        q=_text(params, "q", 200),
+        q=_text(params, "q", schemas.MAX_Q_LENGTH),
         limit=_int(params, "limit", queries.DEFAULT_PAGE_SIZE, 1, queries.MAX_PAGE_SIZE),
-        cursor=_text(params, "cursor", 40, schemas.CURSOR),
+        cursor=_text(params, "cursor", schemas.MAX_CURSOR_LENGTH, schemas.CURSOR),
     )
 
 
@@ -135,9 +135,9 @@ def _blockers(ctx: WebContext, params: Params, rest: str) -> Awaitable[Response]
     return handlers.blockers(
         ctx,
         _ref(rest),
-        max_depth=_int(params, "max_depth", queries.DEFAULT_MAX_DEPTH, 1, 200),
+        max_depth=_int(params, "max_depth", queries.DEFAULT_MAX_DEPTH, 1, schemas.MAX_BLOCKER_DEPTH),
         open_only=_bool(params, "open_only"),
-        limit=_int(params, "limit", 500, 1, 5000),
+        limit=_int(params, "limit", schemas.DEFAULT_BLOCKERS_LIMIT, 1, schemas.MAX_BLOCKERS_LIMIT),
     )
 
 

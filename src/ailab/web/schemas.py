@@ -29,6 +29,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, Stri
 from ailab.queries import MAX_ID as _MAX_ID
 from ailab.vocab import PRIORITIES, STATUSES
 
+# Limits of the query parameters (app.py declares them, fastlane.py checks them: one number each).
+MAX_PROJECT_PARAM_LENGTH = 64
+MAX_Q_LENGTH = 200
+MAX_CURSOR_LENGTH = 40
+MAX_BLOCKER_DEPTH = 200
+DEFAULT_BLOCKERS_LIMIT = 500
+MAX_BLOCKERS_LIMIT = 5000
+
 # Characters a single line may not hold: C0 and C1 controls (so also tab and line breaks).
 _CTRL = r"\x00-\x1f\x7f-\x9f"
 # Characters a multi-line text may not hold: controls other than tab, LF and CR.

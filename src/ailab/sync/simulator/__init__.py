@@ -14,8 +14,8 @@ be built and measured without reaching GitHub. Public API:
 * ``SimulatorConfig`` / ``FaultConfig`` / ``FaultRule`` / ``FaultKind``: frozen settings.
 * ``SimulatedConnectionReset`` (``httpx.ReadError``) and ``SimulatedTimeout``
   (``httpx.ReadTimeout``): what in-process clients see for transport faults.
-* ``serve(host, port, config)`` (blocking) and ``SimulatorServer`` (background thread) run it
-  under uvicorn; ``python -m ailab.sync.simulator`` / ``ailab github-sim`` from a shell.
+* ``serve(host, port, config)`` runs it under uvicorn (in a thread for tests:
+  ``ailab.testing.sync_harness.SimulatorServer``); ``python -m ailab.sync.simulator`` / ``ailab github-sim`` from a shell.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # real imports for type checkers; at run time they load on fi
     from ailab.sync.simulator.counters import SimCounters
     from ailab.sync.simulator.faults import SimulatedConnectionReset, SimulatedTimeout
     from ailab.sync.simulator.model import SimError
-    from ailab.sync.simulator.server import SimulatorServer, serve
+    from ailab.sync.simulator.server import serve
     from ailab.sync.simulator.simulator import GitHubSimulator
 
 _HOMES = {
@@ -41,7 +41,6 @@ _HOMES = {
     "SimCounters": "counters",
     "SimulatedConnectionReset": "faults",
     "SimulatedTimeout": "faults",
-    "SimulatorServer": "server",
     "serve": "server",
     "GitHubSimulator": "simulator",
     "SimError": "model",
@@ -65,7 +64,6 @@ __all__ = [
     "SimulatedConnectionReset",
     "SimulatedTimeout",
     "SimulatorConfig",
-    "SimulatorServer",
     "create_app",
     "serve",
 ]

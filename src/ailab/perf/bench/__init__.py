@@ -1,0 +1,1 @@
+"""The benchmarks: each registers the report rows it measures."""

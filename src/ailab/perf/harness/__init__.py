@@ -1,0 +1,1 @@
+"""The measuring harness: timing, the registry of benchmarks, the target table."""

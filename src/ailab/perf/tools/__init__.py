@@ -1,0 +1,1 @@
+"""The commands beside the report: A/B between commits, history, compare, load, fuzz, live sync."""
