@@ -60,15 +60,18 @@ class Audit:
 
     @property
     def exit_code(self) -> int:
+        """``EXIT_DRIFT`` when anything drifted, else ``EXIT_OK``."""
         return EXIT_DRIFT if self.drift else EXIT_OK
 
     def kinds(self) -> dict[str, int]:
+        """How many drifts of each kind, sorted by kind."""
         counts: dict[str, int] = defaultdict(int)
         for drift in self.drift:
             counts[drift.kind] += 1
         return dict(sorted(counts.items()))
 
     def to_json(self) -> dict[str, Any]:
+        """The ``--json`` document of ``--check`` (stable keys, for cron jobs and CI)."""
         return {
             "ok": not self.drift,
             "exit_code": self.exit_code,

@@ -123,6 +123,7 @@ class BearerAuth(httpx.Auth):
         self._token = token
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Set the header on ``request``; the token is revealed only here, as it goes out."""
         request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
         yield request
 

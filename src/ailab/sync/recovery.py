@@ -53,6 +53,8 @@ def after_run(now: RemoteCounts, applier: Applier) -> RemoteCounts:
 
 @dataclass
 class Relocation:
+    """What ``relocate`` made of the items whose linked issue had vanished, by outcome."""
+
     gone: list[LocalItem] = field(default_factory=list)  # links dropped: created again
     moved: list[LocalItem] = field(default_factory=list)  # now linked in another repository
     found: list[LocalItem] = field(default_factory=list)  # same place, new node id

@@ -398,6 +398,7 @@ class RemoteCounts:
 
     @classmethod
     def unpack(cls, etag: str | None, body: str | None) -> RemoteCounts | None:
+        """``pack`` reversed; ``None`` (no baseline) when a column is missing or does not parse."""
         try:
             issues, newest, labels = (int(v) for v in (body or "").split(":"))
         except ValueError:
@@ -406,6 +407,7 @@ class RemoteCounts:
 
 
 async def probe_counts(client: GitHubClient, repository: str) -> RemoteCounts:
+    """The drift probe's one GraphQL request (``GitHubNotFoundError`` when the token cannot see it)."""
     owner, name = repository.split("/", 1)
     answer = await client.graphql(PROBE_QUERY, {"owner": owner, "name": name})
     repo = answer.data.get("repository")

@@ -30,6 +30,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def sync_status(conn: Connection, *, webhooks_enabled: bool) -> dict[str, Any]:
+    """The ``/api/sync/status`` document: per repository, then the webhook deliveries by state."""
     repos: dict[str, dict[str, Any]] = {}
 
     def repo(name: str) -> dict[str, Any]:

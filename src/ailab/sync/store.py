@@ -311,6 +311,7 @@ class SyncStore:
         return found
 
     def save_remote_counts(self, repository: str, etag: str, body: str) -> None:
+        """Keep the drift probe's baseline (``RemoteCounts.pack``) for the next run to compare with."""
         self.save_pages(repository, {PROBE_KEY: (etag, body)})
 
     def pages(self, repository: str, prefix: str) -> dict[str, tuple[str | None, str | None]]:

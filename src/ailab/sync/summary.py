@@ -36,6 +36,7 @@ class Stop:
     rerun_after: float | None = None  # epoch seconds, when GitHub said its budget resets
 
     def rerun_hint(self) -> str:
+        """When to rerun: after ``rerun_after`` when GitHub named the reset, otherwise later."""
         if self.rerun_after is None:
             return "rerun later; the sync resumes where it stopped"
         when = datetime.fromtimestamp(self.rerun_after, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -93,6 +94,7 @@ class SyncSummary:
         )
 
     def add(self, outcome: Outcome) -> None:
+        """Add one repository's ``Outcome`` (counts, failures, recreated keys) to the run's totals."""
         for name in (
             "created", "recreated", "adopted", "moved", "updated", "closed", "reopened", "relinked",
             "edges_added", "edges_removed", "write_requests", "items_written",
@@ -104,6 +106,7 @@ class SyncSummary:
     # -- the verdict -----------------------------------------------------------------------------
     @property
     def exit_code(self) -> int:
+        """The exit code of the run (see above): rate-limited first, then anything left behind."""
         if self.stop is not None and self.stop.rate_limited:
             return EXIT_RATE_LIMITED
         if self.failed or self.left or self.stop is not None:
@@ -112,6 +115,7 @@ class SyncSummary:
 
     @property
     def ok(self) -> bool:
+        """Every planned action finished (exit code ``0``)."""
         return self.exit_code == EXIT_OK
 
     def verdict(self) -> str:
@@ -130,6 +134,7 @@ class SyncSummary:
 
     # -- output ----------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
+        """Items by what was done to them (the ``counts`` of the ``--json`` document)."""
         names = (
             "items", "created", "recreated", "adopted", "moved", "updated", "closed", "reopened",
             "relinked", "edges_added", "edges_removed", "pulled", "unchanged", "waiting",

@@ -59,6 +59,8 @@ class WatchLockedError(AilabError):
 
 @dataclass(frozen=True)
 class WatchOptions:
+    """The watcher's timings, in seconds (described above), and ``prefer_remote`` for its runs."""
+
     poll_seconds: float = 60.0
     debounce: float = 0.5
     max_delay: float = 5.0
@@ -84,6 +86,7 @@ class WatchReport:
 
 
 def default_holder() -> str:
+    """This process as the lock names it (host and pid), so a refused watcher can tell who holds it."""
     return f"{socket.gethostname()} pid {os.getpid()}"
 
 
@@ -150,6 +153,7 @@ def heartbeat(engine: Engine, repositories: Iterable[str], holder: str, now: dat
 
 
 def release_lock(engine: Engine, repositories: Iterable[str], holder: str) -> None:
+    """Drop the locks ``holder`` holds; one taken over by another watcher stays theirs."""
     with connect(engine, readonly=False) as conn:
         conn.execute(
             delete(LOCKS).where(and_(LOCKS.c.repository.in_(list(repositories)), LOCKS.c.holder == holder))
@@ -181,6 +185,7 @@ def pending_local(store: SyncStore, config: SyncConfig) -> dict[str, int]:
 
 
 def repositories_of(store: SyncStore, config: SyncConfig) -> set[str]:
+    """The repositories a watcher locks: those of the items and of the links, and the default one."""
     items = store.load_items(lambda url, key: config.repository_for(url, key).full_name)
     repos = {i.repository for i in items} | {link.repository for link in store.load_links().values()}
     if config.default_repo is not None:
@@ -189,6 +194,7 @@ def repositories_of(store: SyncStore, config: SyncConfig) -> set[str]:
 
 
 def needs_full(engine: Engine, repositories: Iterable[str]) -> bool:
+    """Whether one of ``repositories`` is marked for a full reconciliation (by a ``deleted`` delivery)."""
     with connect(engine) as conn:
         return bool(
             conn.execute(
@@ -210,6 +216,7 @@ def write_status(
     limiter: RateLimiter,
     failures: dict[str, str],
 ) -> None:
+    """Record a run in ``github_sync_status`` for the status panel; a ``full`` one clears ``needs_full``."""
     now = utcnow()
     remaining, limit, reset = limiter.budget()
     listed = [{"item": k, "reason": v} for k, v in sorted(failures.items())[:MAX_FAILURES_SHOWN]]
@@ -236,6 +243,8 @@ def write_status(
 
 # -- the loop ------------------------------------------------------------------------------------
 class Watcher:
+    """``ailab sync --watch`` for the repositories of the items; ``run`` until ``stop`` is set."""
+
     def __init__(
         self,
         engine: Engine,

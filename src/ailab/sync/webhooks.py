@@ -123,5 +123,6 @@ def record_delivery(conn: Connection, delivery: Delivery, received_at: datetime)
 
 
 def payload_of(text: str) -> dict[str, Any]:
+    """A recorded delivery's payload as a dict (``{}`` when it is not a JSON object)."""
     data = orjson.loads(text)
     return data if isinstance(data, dict) else {}

@@ -91,6 +91,7 @@ class _AdminEndpoint:
 
 
 def admin_routes(sim: GitHubSimulator) -> list[Route]:
+    """The ``/_simulator`` admin routes of ``sim`` (listed above)."""
     issue = PREFIX + "/repos/{owner}/{repo}/issues/{issue_number:int}"
     return [
         Route(issue, _AdminEndpoint(sim, _delete_issue), methods=["DELETE"]),

@@ -47,12 +47,14 @@ def _sender(call: Call) -> Any:
 
 
 def list_deliveries(call: Call) -> Result:
+    """``GET .../hooks/{hook_id}/deliveries``: the hook's deliveries, newest first, paginated."""
     rows = _sender(call).listing()
     page, headers = rest.paginate(call, rows)
     return Result(200, orjson.dumps(page), headers)
 
 
 def redeliver(call: Call) -> Result:
+    """``POST .../deliveries/{delivery_id}/attempts``: a new attempt, same GUID (202, as GitHub answers)."""
     again = _sender(call).redeliver(call.params["delivery_id"])
     if again is None:
         raise SimError("not_found", "Not Found")

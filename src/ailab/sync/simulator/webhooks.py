@@ -47,6 +47,8 @@ WRONG_KEY = b"not-the-webhook-secret"
 
 @dataclass(frozen=True)
 class WebhookFaults:
+    """The webhook's fault switches: per-delivery probabilities, drawn from an RNG seeded with ``seed``."""
+
     drop: float = 0.0
     duplicate: float = 0.0
     delay: float = 0.0
@@ -96,6 +98,7 @@ class HookDelivery:
     duration: float = 0.0
 
     def summary(self) -> dict[str, Any]:
+        """This attempt as an entry of the deliveries listing (without its body, as GitHub lists it)."""
         return {
             "id": self.id,
             "guid": self.guid,
@@ -318,6 +321,7 @@ class WebhookSender:
                 await self._idle.wait()
 
     async def close(self) -> None:
+        """Stop the worker once what is queued has gone (``flush`` first: held and delayed ones too)."""
         if self._worker is not None and self._queue is not None:
             self._queue.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError):
