@@ -517,6 +517,17 @@ def test_web_server_imports_no_pandas_or_matplotlib() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_the_app_imports_no_http_client_or_terminal_ui() -> None:
+    # What a uvicorn worker loads: no httpx (the sync's client, loaded only to apply webhooks),
+    # no rich or pygments (httpx's CLI); each costs resident memory in every worker.
+    code = (
+        "import sys, ailab.web.app; ailab.web.app.create_app_from_env; "
+        "bad = {'httpx', 'rich', 'pygments', 'pandas', 'matplotlib', 'ailab.sync.remote'} & set(sys.modules); "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 async def test_statement_counts_agree_with_the_tracer(client: httpx.AsyncClient) -> None:
     from ailab.db import trace
 

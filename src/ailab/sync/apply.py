@@ -40,8 +40,9 @@ from ailab.sync.mapping import (
     render,
 )
 from ailab.sync.plan import ItemPlan
-from ailab.sync.remote import RemoteIssue, find_markers, list_labels, parse_time, read_edges, repository_id
+from ailab.sync.remote import RemoteIssue, find_markers, list_labels, read_edges, repository_id
 from ailab.sync.store import Link, LinkedIssue, SyncStore
+from ailab.sync.timestamps import parse_time
 
 log = logging.getLogger(__name__)
 

@@ -39,8 +39,9 @@ from ailab.queries.writes import update_work_item
 from ailab.sync.mapping import IssueRef, LocalItem, render
 from ailab.sync.plan import ItemState, Kind, plan_item
 from ailab.sync.pull import item_change
-from ailab.sync.remote import RemoteIssue, parse_time
+from ailab.sync.remote import RemoteIssue
 from ailab.sync.store import Link
+from ailab.sync.timestamps import parse_time
 from ailab.sync.webhooks import DELIVERIES, payload_of
 
 log = logging.getLogger(__name__)

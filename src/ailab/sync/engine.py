@@ -49,9 +49,10 @@ from ailab.sync.recovery import (
     rebase_lost_labels,
     relocate,
 )
-from ailab.sync.remote import Listing, RemoteCounts, RemoteIssue, format_time, probe_counts, read_listing
+from ailab.sync.remote import Listing, RemoteCounts, RemoteIssue, probe_counts, read_listing
 from ailab.sync.store import Link, SyncStore
 from ailab.sync.summary import Stop, SyncSummary
+from ailab.sync.timestamps import format_time
 
 T = TypeVar("T")
 FULL_PREFIX = "all:"

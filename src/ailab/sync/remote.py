@@ -25,26 +25,11 @@ from urllib.parse import parse_qs, urlsplit
 from ailab.errors import GitHubError, GitHubNotFoundError
 from ailab.sync.client import ApiResponse, GitHubClient
 from ailab.sync.mapping import IssueFields, find_marker
+from ailab.sync.timestamps import parse_time
 
 PER_PAGE = 100
-_ZERO = timedelta(0)
 EDGE_PAGE = 50  # GitHub allows at most 50 blocked-by issues per issue
 NODES_PER_QUERY = 100
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """GitHub's ISO 8601 UTC time -> a naive UTC datetime (the database's convention)."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value)  # Python 3.11 reads the trailing "Z" itself
-    if parsed.tzinfo is None:
-        return parsed
-    return (parsed if parsed.utcoffset() == _ZERO else parsed.astimezone(UTC)).replace(tzinfo=None)
-
-
-def format_time(value: datetime) -> str:
-    """A UTC datetime in GitHub's ``since=`` format."""
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

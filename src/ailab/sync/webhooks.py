@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection
 
 from ailab.db.models import GitHubWebhookDelivery
 from ailab.errors import ValidationError
-from ailab.sync.remote import parse_time
 from ailab.sync.signing import sign, signature_ok
+from ailab.sync.timestamps import parse_time
 
 DELIVERIES = cast(Table, GitHubWebhookDelivery.__table__)
 SIGNATURE_HEADER = "x-hub-signature-256"

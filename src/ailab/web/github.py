@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,7 +22,6 @@ from starlette.responses import Response
 from ailab.db.models import utcnow
 from ailab.errors import AilabError, PoolExhaustedError
 from ailab.settings import Secret
-from ailab.sync.deliveries import Applied, apply_delivery, pending_ids
 from ailab.sync.status import sync_status
 from ailab.sync.webhooks import (
     DELIVERY_HEADER,
@@ -35,6 +34,9 @@ from ailab.sync.webhooks import (
 from ailab.web.context import WebContext
 from ailab.web.problems import PROBLEM_JSON
 from ailab.web.responses import JSONBytesResponse
+
+if TYPE_CHECKING:
+    from ailab.sync.deliveries import Applied
 
 log = logging.getLogger("ailab.web.github")
 DISABLED = (
@@ -143,6 +145,10 @@ class WebhookReceiver:
 
     async def drain(self) -> list[Applied]:
         """Apply every pending delivery (oldest first); returns what became of each."""
+        # Imported here: applying pulls in the sync's planner and its HTTP client (httpx), which
+        # a server without webhooks never needs (~5 MiB of RSS).
+        from ailab.sync.deliveries import apply_delivery, pending_ids
+
         engine = self.ctx.engine
         done: list[Applied] = []
         async with self._lock:
