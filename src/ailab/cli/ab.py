@@ -34,6 +34,12 @@ def ab_cmd(
     ),
     items: int = typer.Option(20_000, "--items", min=10, help="Work items in each run's scratch database."),
     rounds: int = typer.Option(5, "--rounds", min=1, help="Rounds; each runs base then head once."),
+    max_rounds: int = typer.Option(
+        10,
+        "--max-rounds",
+        min=1,
+        help="Add rounds, one at a time up to this many, while a metric looks slower but is not clear of the noise.",
+    ),
     margin: float = typer.Option(
         0.10, "--margin", min=0.0, help="Slowdown tolerated before failing (0.10 = 10%)."
     ),
@@ -53,6 +59,7 @@ def ab_cmd(
 
     Exit 0: no regression. Exit 1: a metric is slower beyond --margin and clear of the noise.
     Exit 2: an error, or a benchmark failed on a side (the figures are incomplete).
+    Exit 3: inconclusive: a metric looked slower, but even --max-rounds left it inside the noise.
     """
     from ailab.extras import require_lab
 
@@ -67,7 +74,7 @@ def ab_cmd(
             progress = status.update
             with checked_out_sides(base, head, head_env=extra_env, on_progress=progress) as (a, b):
                 result = run_ab(
-                    a, b, runner, rounds=rounds, margin=margin, on_progress=progress,
+                    a, b, runner, rounds=rounds, max_rounds=max_rounds, margin=margin, on_progress=progress,
                     options={"groups": list(only), "items": items, "quick": quick, "backend": "postgresql" if database_url else "sqlite"},
                 )  # fmt: skip
     finally:
@@ -85,6 +92,11 @@ def ab_cmd(
         )
     elif code == 2:
         console.print("[bold red]incomplete:[/] a benchmark failed on a side (above); fix it and run again.")
+    elif code == 3:
+        console.print(
+            "[bold yellow]inconclusive:[/] no metric is clearly slower, but the noise hides the ones named"
+            " above; rerun on a quieter machine or with a larger --max-rounds."
+        )
     else:
         console.print("[green]no regression[/] beyond the margin and the noise.")
     raise typer.Exit(code)

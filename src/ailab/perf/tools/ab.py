@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ailab.errors import AilabError
-from ailab.perf.tools.ab_stats import DEFAULT_MARGIN, MetricAB, Resolution, judge, resolution_of
+from ailab.perf.tools.ab_stats import DEFAULT_MARGIN, MetricAB, Resolution, judge, resolution_of, suspects
 from ailab.perf.tools.history import git_state, metric_key, project_root
 
 DEFAULT_ROUNDS = 5
@@ -293,12 +293,21 @@ class ABResult:
     def verdicts(self) -> dict[str, str]:
         return {m.key: m.verdict for m in self.metrics}
 
+    @property
+    def suspects(self) -> list[MetricAB]:
+        """Metrics slower than the margin by their medians but not clear of the noise."""
+        return suspects(self.metrics)
+
     def exit_code(self) -> int:
         """0: no regression; 1: at least one metric slower beyond the margin and the noise;
-        2: a benchmark failed on a side (not everything asked for was measured)."""
+        2: a benchmark failed on a side (not everything asked for was measured); 3: no metric
+        is clearly slower, but some looked slower and the noise kept the gate from telling,
+        even after the extra rounds (inconclusive: rerun on a quieter machine or with more rounds)."""
         if self.regressions:
             return 1
-        return 2 if self.failures else 0
+        if self.failures:
+            return 2
+        return 3 if self.suspects else 0
 
     def summary(self) -> str:
         counts = {
@@ -349,19 +358,32 @@ def run_ab(
     runner: Runner,
     *,
     rounds: int = DEFAULT_ROUNDS,
+    max_rounds: int | None = None,
     margin: float = DEFAULT_MARGIN,
     options: dict[str, Any] | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> ABResult:
-    """Run ``runner`` for base and head alternately for ``rounds`` rounds and judge every metric."""
+    """Run ``runner`` for base and head alternately for ``rounds`` rounds and judge every metric.
+
+    Up to ``max_rounds`` (default: no more than ``rounds``), it then adds a round at a time while
+    a metric is a *suspect* (slower than the margin by its medians but not clear of the noise) and
+    none is already clearly slower.
+    One disturbed run on a shared machine can hide a real slowdown at 5 rounds (the interval of a
+    median over 5 pairs spans the outlier); more rounds let the medians shed it, and a metric
+    that is only noise settles back within it."""
     started = time.perf_counter()
     figures: dict[str, dict[str, list[float]]] = {}
     shape: dict[str, dict[str, Any]] = {}
     failures: list[str] = []
-    for round_no in range(1, rounds + 1):
+    limit = max(rounds, max_rounds or rounds)
+    metrics: list[MetricAB] = []
+    round_no = 0
+    while round_no < limit:
+        round_no += 1
+        extra = "" if round_no <= rounds else f" (extra round: {len(suspects(metrics))} suspect metric(s))"
         for side in (base, head):
             if on_progress:
-                on_progress(f"round {round_no}/{rounds}: {side.label} ({side.ref})")
+                on_progress(f"round {round_no}/{rounds}{extra}: {side.label} ({side.ref})")
             got = runner(side, round_no)
             failures += [f"{side.label} round {round_no}: {f}" for f in got.failures]
             for row in got.rows:
@@ -370,14 +392,24 @@ def run_ab(
                 key = metric_key(row)
                 figures.setdefault(key, {"base": [], "head": []})[side.label].append(float(row["p50"]))
                 shape.setdefault(key, row)
-    metrics = [
-        judge(
-            key, sides["base"], sides["head"], margin=margin,
-            unit=str(shape[key].get("unit", "")), higher_is_better=bool(shape[key].get("higher_is_better")),
-        )
-        for key, sides in figures.items()
-    ]  # fmt: skip
-    opts = {**(options or {}), "rounds": rounds, "margin": margin}
+        if round_no < rounds:
+            continue
+        metrics = [
+            judge(
+                key, sides["base"], sides["head"], margin=margin,
+                unit=str(shape[key].get("unit", "")), higher_is_better=bool(shape[key].get("higher_is_better")),
+            )
+            for key, sides in figures.items()
+        ]  # fmt: skip
+        if not suspects(metrics) or any(m.verdict == "slower" for m in metrics):
+            break  # settled: nothing hidden in the noise, or a regression already clear of it
+    opts = {
+        **(options or {}),
+        "rounds": round_no,
+        "planned_rounds": rounds,
+        "max_rounds": limit,
+        "margin": margin,
+    }
     return ABResult(base, head, opts, metrics, time.perf_counter() - started, failures)
 
 

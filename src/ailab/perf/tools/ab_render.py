@@ -71,9 +71,20 @@ def notes(result: ABResult) -> list[str]:
         f"slower/faster: the bootstrap 95% interval of the ratio lies wholly outside 1 ± {result.margin:.0%},"
         " or every head run is beyond every base run by the margin (min/max rule); else within noise.",
     ]
+    planned = int(o.get("planned_rounds", result.rounds))
+    if result.rounds > planned:
+        lines.append(
+            f"extended from {planned} to {result.rounds} rounds: a metric looked slower than the margin"
+            " but was not clear of the noise."
+        )
     res = result.resolution
     if res:
         lines.append(res.describe(result.rounds))
+    lines += [
+        f"inconclusive: {m.key} looked {m.ratio - 1:+.0%} but the noise hides whether it is"
+        f" (interval {m.ci_low:.2f} - {m.ci_high:.2f}, after {result.rounds} rounds)."
+        for m in result.suspects
+    ]
     lines += [f"failed: {f}" for f in result.failures]
     return lines
 

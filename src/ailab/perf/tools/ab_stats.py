@@ -154,6 +154,12 @@ def judge(
     )  # fmt: skip
 
 
+def suspects(metrics: Sequence[MetricAB]) -> list[MetricAB]:
+    """Metrics "within noise" whose ratio of medians is still past the margin: a slowdown the
+    noise of this run hides (the A/B runs more rounds for them, see ``run_ab``)."""
+    return [m for m in metrics if m.verdict == "within noise" and m.ratio > 1.0 + m.margin]
+
+
 @dataclass(frozen=True)
 class Resolution:
     """The gate's resolution over the metrics of one A/B: what 'within noise' means here."""
