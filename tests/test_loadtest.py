@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 
 from ailab.cli import app
 from ailab.errors import ConfigError
+from ailab.perf.tools.cpu_split import CpuSnapshot, describe
+from ailab.perf.tools.cpu_split import split as cpu_split
 from ailab.perf.tools.loadtest import (
     LATEST_FILE,
     REPO_LOCUSTFILE,
@@ -115,6 +117,10 @@ def test_generous_thresholds_pass_on_the_real_dashboard(tmp_path: Path) -> None:
     assert (run / "locust.html").read_text().lstrip().lower().startswith("<!doctype html")
     assert latest_summary(cfg.reports_dir) == s
     assert s["server"]["rss_mib"] > 0
+    # Where the CPU went: the server and Locust both worked; SQLite has no process of its own.
+    cpu = s["cpu"]
+    assert cpu["server_ms"] > 0 and cpu["load_generator_ms"] > 0 and cpu["database_ms"] is None
+    assert cpu["ceiling_rps"] > 0 and cpu["server_ceiling_rps"] >= cpu["ceiling_rps"] / cpu["cores"]
     token_free = "".join(p.read_text(errors="replace") for p in run.iterdir() if p.is_file())
     assert "Bearer" not in token_free
 
@@ -225,3 +231,17 @@ def test_read_failures_sorts_by_occurrences(tmp_path: Path) -> None:
     )
     assert [f["occurrences"] for f in read_failures(path)] == [7, 2]
     assert read_failures(tmp_path / "missing.csv") == []
+
+
+def test_the_cpu_split_adds_up_per_request() -> None:
+    before = CpuSnapshot(server=10.0, database=5.0, generator=1.0, machine_busy=100.0)
+    after = CpuSnapshot(server=12.0, database=6.0, generator=2.0, machine_busy=105.0)
+    cpu = cpu_split(before, after, 2000, server_processes=2, cores=2)
+    assert cpu["server_ms"] == 1.0 and cpu["database_ms"] == 0.5 and cpu["load_generator_ms"] == 0.5
+    assert cpu["machine_ms"] == 2.5 and cpu["other_ms"] == 0.5
+    assert cpu["ceiling_rps"] == 1000.0  # 2 cores / 2 ms of counted CPU per request
+    assert cpu["server_ceiling_rps"] == 2000.0  # 2 server processes / 1 ms each
+    assert describe(cpu)[1].startswith("ceiling on this machine: 1,000 req/s")
+    sqlite = cpu_split(CpuSnapshot(1.0, None, 0.0, 1.0), CpuSnapshot(2.0, None, 1.0, 2.0), 1000, cores=2)
+    assert sqlite["database_ms"] is None and "database in the server (SQLite)" in describe(sqlite)[0]
+    assert cpu_split(before, after, 0) == {}

@@ -127,6 +127,10 @@ def loadtest_cmd(
         )
         if "cpu_ms_per_request" in s["server"]:
             console.print(f"server CPU per request: {s['server']['cpu_ms_per_request']:.3f} ms")
+    from ailab.perf.tools.cpu_split import describe
+
+    for line in describe(s.get("cpu") or {}):
+        console.print(line, highlight=False)
     load = s.get("load_average", {})
     if load:
         console.print(

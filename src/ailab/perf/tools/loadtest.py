@@ -30,6 +30,7 @@ from ailab.db.engine import get_engine
 from ailab.db.migrate import upgrade
 from ailab.db.seed import seed_database
 from ailab.errors import AilabError, ConfigError
+from ailab.perf.tools import cpu_split
 from ailab.perf.tools.compare import postgres_server
 from ailab.perf.tools.locust_results import read_failures, read_stats
 from ailab.testing import scratch
@@ -390,6 +391,14 @@ def _server_usage(proc: subprocess.Popen[bytes]) -> dict[str, float]:
         return {}
 
 
+def _is_local(url: str) -> bool:
+    """The database server runs on this machine (its processes' CPU can be counted)."""
+    from sqlalchemy.engine import make_url
+
+    host = make_url(url).host
+    return host in (None, "", "localhost", "127.0.0.1", "::1") or str(host).startswith("/")
+
+
 def _run_locust(cfg: LoadTestConfig, host: str, run_dir: Path, env: dict[str, str], stack: ExitStack) -> int:
     timeout = cfg.duration_s + 120
     if cfg.workers <= 0:
@@ -481,7 +490,10 @@ def run_loadtest(cfg: LoadTestConfig, on_progress: Any = None) -> LoadTestResult
             + (f", {cfg.workers} workers" if cfg.workers else "")
         )
         cpu_before = _server_usage(server).get("cpu_seconds") if server is not None else None
+        count_postgres = cfg.host is None and cfg.db == "postgres" and _is_local(url)
+        split_before = cpu_split.snapshot(server.pid if server else None, count_postgres=count_postgres)
         code = _run_locust(cfg, host, run_dir, locust_env, stack)
+        split_after = cpu_split.snapshot(server.pid if server else None, count_postgres=count_postgres)
         if server is not None:
             extra["server"] = _server_usage(server)
             if cpu_before is not None and "cpu_seconds" in extra["server"]:
@@ -495,6 +507,10 @@ def run_loadtest(cfg: LoadTestConfig, on_progress: Any = None) -> LoadTestResult
     if server_cpu is not None and summary["requests"]:
         # Server CPU per request: a figure that the machine's other load disturbs less than req/s.
         summary["server"]["cpu_ms_per_request"] = server_cpu * 1000.0 / summary["requests"]
+    if cfg.host is None:
+        summary["cpu"] = cpu_split.split(
+            split_before, split_after, int(summary["requests"]), server_processes=cfg.server_workers
+        )
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     shutil.copyfile(run_dir / "summary.json", cfg.reports_dir / LATEST_FILE)
     shutil.copyfile(run_dir / "summary.json", cfg.reports_dir / f"loadtest_latest_{summary['db']}.json")
