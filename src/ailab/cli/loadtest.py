@@ -125,8 +125,6 @@ def loadtest_cmd(
                 else ""
             )
         )
-        if "cpu_ms_per_request" in s["server"]:
-            console.print(f"server CPU per request: {s['server']['cpu_ms_per_request']:.3f} ms")
     from ailab.perf.tools.cpu_split import describe
 
     for line in describe(s.get("cpu") or {}):

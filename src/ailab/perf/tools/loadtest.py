@@ -376,10 +376,8 @@ def _server_usage(proc: subprocess.Popen[bytes]) -> dict[str, float]:
     import psutil
 
     try:
-        root = psutil.Process(proc.pid)
-        procs = [root, *root.children(recursive=True)]
         rss, cpu = [], 0.0
-        for p in procs:
+        for p in cpu_split.server_processes(proc.pid):
             try:
                 times = p.cpu_times()
                 rss.append(p.memory_info().rss / 2**20)
@@ -489,15 +487,14 @@ def run_loadtest(cfg: LoadTestConfig, on_progress: Any = None) -> LoadTestResult
             f"running Locust: {cfg.users} users for {cfg.duration_s:g} s"
             + (f", {cfg.workers} workers" if cfg.workers else "")
         )
-        cpu_before = _server_usage(server).get("cpu_seconds") if server is not None else None
         count_postgres = cfg.host is None and cfg.db == "postgres" and _is_local(url)
         split_before = cpu_split.snapshot(server.pid if server else None, count_postgres=count_postgres)
         code = _run_locust(cfg, host, run_dir, locust_env, stack)
         split_after = cpu_split.snapshot(server.pid if server else None, count_postgres=count_postgres)
         if server is not None:
             extra["server"] = _server_usage(server)
-            if cpu_before is not None and "cpu_seconds" in extra["server"]:
-                extra["server"]["cpu_seconds_during_run"] = extra["server"]["cpu_seconds"] - cpu_before
+            if "cpu_seconds" in extra["server"]:
+                extra["server"]["cpu_seconds_during_run"] = split_after.server - split_before.server
         extra["load_average"]["after"] = os.getloadavg()[0]
     workers = sorted(run_dir.glob("worker-*.json"))
     if workers:
