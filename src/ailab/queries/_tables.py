@@ -6,9 +6,7 @@ SQLite, Core 2-3x (shared/limits.md), and these functions return plain dicts any
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Table, select
+from sqlalchemy import BigInteger, String, Table, bindparam, select
 from sqlalchemy.engine import Connection
 
 from ailab.db.models import Base
@@ -26,18 +24,8 @@ github_links: Table = _tables["github_links"]
 summary_counts: Table = _tables["summary_counts"]
 
 
-def item_id_clause(key_or_id: int | str) -> Any:
-    """``WHERE`` clause matching a work item by integer id, all-digit string id, or key."""
-    if isinstance(key_or_id, bool):
-        raise ValidationError(f"Work item reference {key_or_id!r} is neither an id nor a key.")
-    if isinstance(key_or_id, int):
-        return work_items.c.id == key_or_id
-    ref = str(key_or_id).strip()
-    if not ref:
-        raise ValidationError("Empty work item reference; pass an id (e.g. 42) or a key (e.g. WI-000042).")
-    if is_id(ref):
-        return work_items.c.id == int(ref)
-    return work_items.c.key == ref
+_ID_BY_ID = select(work_items.c.id).where(work_items.c.id == bindparam("item_id", type_=BigInteger()))
+_ID_BY_KEY = select(work_items.c.id).where(work_items.c.key == bindparam("key", type_=String()))
 
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on Postgres
@@ -48,9 +36,26 @@ def is_id(ref: str) -> bool:
     return ref.isascii() and ref.isdigit() and int(ref) <= MAX_ID
 
 
+def parse_ref(key_or_id: int | str) -> int | str:
+    """A work item reference as an id (an int, or an all-digit string) or a key (a string)."""
+    if isinstance(key_or_id, bool):
+        raise ValidationError(f"Work item reference {key_or_id!r} is neither an id nor a key.")
+    if isinstance(key_or_id, int):
+        return key_or_id
+    ref = str(key_or_id).strip()
+    if not ref:
+        raise ValidationError("Empty work item reference; pass an id (e.g. 42) or a key (e.g. WI-000042).")
+    return int(ref) if is_id(ref) else ref
+
+
 def resolve_item_id(conn: Connection, key_or_id: int | str) -> int:
     """The id of the work item with this id or key; ``NotFoundError`` if there is none."""
-    found: int | None = conn.execute(select(work_items.c.id).where(item_id_clause(key_or_id))).scalar()
+    # The statements are built once: a new construct per call costs more than running it.
+    ref = parse_ref(key_or_id)
+    if isinstance(ref, int):
+        found: int | None = conn.execute(_ID_BY_ID, {"item_id": ref}).scalar()
+    else:
+        found = conn.execute(_ID_BY_KEY, {"key": ref}).scalar()
     if found is None:
         raise NotFoundError(
             f"No work item {key_or_id!r}; check the id or key (list them with GET /api/work-items)."

@@ -20,7 +20,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Integer, Select, bindparam, select, text
 from sqlalchemy.engine import Connection
 
 from ailab.errors import ValidationError
@@ -44,6 +44,36 @@ _SQLITE_EDGES = text(
     FROM edges JOIN work_items AS w ON w.id = edges.dst
     """
 )
+
+
+def _postgres_edges() -> Select[Any]:
+    """Postgres computes the recursion lazily, as the outer query pulls rows: the LIMIT outside
+    is enough. Built once (building the construct cost more than running it)."""
+    edges = (
+        select(dependencies.c.work_item_id.label("src"), dependencies.c.depends_on_id.label("dst"))
+        .where(dependencies.c.work_item_id == bindparam("item_id", type_=Integer()))
+        .cte("edges", recursive=True)
+    )
+    edges = edges.union(
+        select(dependencies.c.work_item_id, dependencies.c.depends_on_id).join_from(
+            edges, dependencies, dependencies.c.work_item_id == edges.c.dst
+        )
+    )
+    return (
+        select(
+            edges.c.src,
+            edges.c.dst,
+            work_items.c.key,
+            work_items.c.title,
+            work_items.c.status,
+            work_items.c.priority,
+        )
+        .join_from(edges, work_items, work_items.c.id == edges.c.dst)
+        .limit(bindparam("cap", type_=Integer()))
+    )
+
+
+_POSTGRES_EDGES = _postgres_edges()
 
 
 @dataclass
@@ -82,34 +112,13 @@ def blocker_chain(
     if conn.dialect.name == "sqlite":
         # SQLite fills a recursive CTE completely before the outer query reads it, unless the
         # CTE itself carries the LIMIT (which then caps the rows ever added to it).
-        stmt: Any = _SQLITE_EDGES.bindparams(item_id=item_id, cap=max_edges + 1)
+        stmt: Any = _SQLITE_EDGES
     else:
-        # Postgres computes the recursion lazily, as the outer query pulls rows.
-        edges = (
-            select(dependencies.c.work_item_id.label("src"), dependencies.c.depends_on_id.label("dst"))
-            .where(dependencies.c.work_item_id == item_id)
-            .cte("edges", recursive=True)
-        )
-        edges = edges.union(
-            select(dependencies.c.work_item_id, dependencies.c.depends_on_id).join_from(
-                edges, dependencies, dependencies.c.work_item_id == edges.c.dst
-            )
-        )
-        stmt = (
-            select(
-                edges.c.src,
-                edges.c.dst,
-                work_items.c.key,
-                work_items.c.title,
-                work_items.c.status,
-                work_items.c.priority,
-            )
-            .join_from(edges, work_items, work_items.c.id == edges.c.dst)
-            .limit(max_edges + 1)
-        )
+        stmt = _POSTGRES_EDGES
+    params = {"item_id": item_id, "cap": max_edges + 1}
     upstream: dict[int, list[int]] = {}
     details: dict[int, tuple[str, str, str, str]] = {}
-    edges_seen = conn.execute(stmt).all()
+    edges_seen = conn.execute(stmt, params).all()
     truncated = len(edges_seen) > max_edges
     for src, dst, key, title, status, priority in edges_seen[:max_edges]:
         upstream.setdefault(src, []).append(dst)

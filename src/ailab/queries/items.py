@@ -4,8 +4,9 @@ Statement budgets (asserted in tests, on SQLite and Postgres):
 
 * ``list_work_items``: at most 3 statements for a page of any size: the page itself (projects
   joined), the tags of those ids, and the dependencies of those ids in both directions.
-* ``get_work_item``: 4 statements: the item (project and GitHub link joined), its tags, its
-  dependencies both ways (with key/title/status of the other side), criteria + blockers.
+* ``get_work_item``: 1 statement: the item (project and GitHub link joined), with its tags, its
+  dependencies both ways (with key/title/status of the other side), criteria and blockers
+  aggregated as JSON.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -33,6 +35,8 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from ailab import planted
 from ailab.errors import NotFoundError, ValidationError
@@ -41,7 +45,7 @@ from ailab.queries._tables import (
     criteria,
     dependencies,
     github_links,
-    is_id,
+    parse_ref,
     projects,
     tags,
     work_item_tags,
@@ -418,94 +422,121 @@ def _split_ids(value: str | None) -> list[int]:
 
 # --- one item -------------------------------------------------------------------------------
 
-_item_id = bindparam("item_id", type_=Integer())
-_DETAIL = select(
-    *(c for c in work_items.c if c.name != "extra"),
-    projects.c.key.label("project_key"),
-    projects.c.name.label("project_name"),
-    github_links.c.repository.label("gh_repository"),
-    github_links.c.issue_number.label("gh_issue_number"),
-    github_links.c.state.label("gh_state"),
-    github_links.c.synced_at.label("gh_synced_at"),
-).select_from(
-    work_items.outerjoin(projects, projects.c.id == work_items.c.project_id).outerjoin(
-        github_links, github_links.c.work_item_id == work_items.c.id
+
+class _JsonRows(FunctionElement[str]):
+    """An aggregate of the group's rows as JSON text: ``[v, ...]`` for one column, else
+    ``[[a, b, ...], ...]``; NULL for no rows. SQLite: ``json_group_array``; Postgres:
+    ``json_agg`` (as text, so both engines hand Python the same string to parse)."""
+
+    name = "json_rows"
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_JsonRows, "sqlite")
+def _json_rows_sqlite(element: _JsonRows, compiler: Any, **kw: Any) -> str:
+    args = compiler.process(element.clauses, **kw)
+    return (
+        f"json_group_array({args})" if len(element.clauses) == 1 else f"json_group_array(json_array({args}))"
     )
-)
-_DETAIL_BY_ID = _DETAIL.where(work_items.c.id == _item_id)
-_DETAIL_BY_KEY = _DETAIL.where(work_items.c.key == bindparam("key", type_=String()))
-_TAGS_OF_ITEM = (
-    select(tags.c.name)
-    .join_from(work_item_tags, tags, tags.c.id == work_item_tags.c.tag_id)
-    .where(work_item_tags.c.work_item_id == _item_id)
-)  # sorted in Python: by code point on every engine, whatever the database's collation
 
 
-def _neighbours_stmt() -> Select[Any]:
+@compiles(_JsonRows, "postgresql")
+def _json_rows_postgres(element: _JsonRows, compiler: Any, **kw: Any) -> str:
+    args = compiler.process(element.clauses, **kw)
+    return (
+        f"CAST(json_agg({args}) AS TEXT)"
+        if len(element.clauses) == 1
+        else (f"CAST(json_agg(json_build_array({args})) AS TEXT)")
+    )
+
+
+def _json_of(*columns: Any) -> Select[Any]:
+    return select(_JsonRows(*columns))
+
+
+def _detail_stmt() -> Select[Any]:
+    """The item, its project and GitHub link, and each related list as a JSON aggregate over
+    the item's own rows (correlated subqueries): one statement, so one round trip and one
+    snapshot on every engine. Four statements cost a Postgres detail page three more round
+    trips, each ~0.2 ms of the server's CPU in the driver and the thread hop."""
+    item = work_items.c.id
+    tag_names = (
+        _json_of(tags.c.name)
+        .select_from(work_item_tags.join(tags, tags.c.id == work_item_tags.c.tag_id))
+        .where(work_item_tags.c.work_item_id == item)
+    )
     other = work_items.alias("other")
-    cols = (other.c.id, other.c.key, other.c.title, other.c.status)
-    upstream = (
-        select(literal("depends_on").label("direction"), *cols)
-        .join_from(dependencies, other, other.c.id == dependencies.c.depends_on_id)
-        .where(dependencies.c.work_item_id == _item_id)
+    neighbour = (other.c.id, other.c.key, other.c.title, other.c.status)
+    depends_on = (
+        _json_of(*neighbour)
+        .select_from(dependencies.join(other, other.c.id == dependencies.c.depends_on_id))
+        .where(dependencies.c.work_item_id == item)
     )
-    downstream = (
-        select(literal("blocks").label("direction"), *cols)
-        .join_from(dependencies, other, other.c.id == dependencies.c.work_item_id)
-        .where(dependencies.c.depends_on_id == _item_id)
+    blocks = (
+        _json_of(*neighbour)
+        .select_from(dependencies.join(other, other.c.id == dependencies.c.work_item_id))
+        .where(dependencies.c.depends_on_id == item)
     )
-    both = union_all(upstream, downstream).subquery()
-    return select(both).order_by(both.c.direction, both.c.id)
+    crit = _json_of(criteria.c.position, criteria.c.text, criteria.c.done).where(
+        criteria.c.work_item_id == item
+    )
+    block = _json_of(blockers.c.position, blockers.c.text, blockers.c.resolved).where(
+        blockers.c.work_item_id == item
+    )
+    return select(
+        *(c for c in work_items.c if c.name != "extra"),
+        projects.c.key.label("project_key"),
+        projects.c.name.label("project_name"),
+        github_links.c.repository.label("gh_repository"),
+        github_links.c.issue_number.label("gh_issue_number"),
+        github_links.c.state.label("gh_state"),
+        github_links.c.synced_at.label("gh_synced_at"),
+        tag_names.scalar_subquery().label("tags_json"),
+        depends_on.scalar_subquery().label("depends_on_json"),
+        blocks.scalar_subquery().label("blocks_json"),
+        crit.scalar_subquery().label("criteria_json"),
+        block.scalar_subquery().label("blockers_json"),
+    ).select_from(
+        work_items.outerjoin(projects, projects.c.id == work_items.c.project_id).outerjoin(
+            github_links, github_links.c.work_item_id == work_items.c.id
+        )
+    )
 
 
-def _checklists_stmt() -> Select[Any]:
-    crit = select(
-        literal("criterion").label("kind"),
-        criteria.c.position,
-        criteria.c.text,
-        criteria.c.done.label("flag"),
-    ).where(criteria.c.work_item_id == _item_id)
-    block = select(
-        literal("blocker").label("kind"),
-        blockers.c.position,
-        blockers.c.text,
-        blockers.c.resolved.label("flag"),
-    ).where(blockers.c.work_item_id == _item_id)
-    both = union_all(crit, block).subquery()
-    return select(both).order_by(both.c.kind, both.c.position)
-
-
-_NEIGHBOURS = _neighbours_stmt()
-_CHECKLISTS = _checklists_stmt()
+_DETAIL = _detail_stmt()
+_DETAIL_BY_ID = _DETAIL.where(work_items.c.id == bindparam("item_id", type_=Integer()))
+_DETAIL_BY_KEY = _DETAIL.where(work_items.c.key == bindparam("key", type_=String()))
 
 
 def _detail_row(conn: Connection, key_or_id: int | str) -> dict[str, Any] | None:
-    if isinstance(key_or_id, bool):
-        raise ValidationError(f"Work item reference {key_or_id!r} is neither an id nor a key.")
-    if isinstance(key_or_id, int):
-        row = conn.execute(_DETAIL_BY_ID, {"item_id": key_or_id}).first()
+    ref = parse_ref(key_or_id)
+    if isinstance(ref, int):
+        row = conn.execute(_DETAIL_BY_ID, {"item_id": ref}).first()
     else:
-        ref = str(key_or_id).strip()
-        if not ref:
-            raise ValidationError(
-                "Empty work item reference; pass an id (e.g. 42) or a key (e.g. WI-000042)."
-            )
-        if is_id(ref):
-            row = conn.execute(_DETAIL_BY_ID, {"item_id": int(ref)}).first()
-        else:
-            row = conn.execute(_DETAIL_BY_KEY, {"key": ref}).first()
+        row = conn.execute(_DETAIL_BY_KEY, {"key": ref}).first()
     return None if row is None else dict(row._mapping)
+
+
+def _json_list(value: str | None) -> list[Any]:
+    return orjson.loads(value) if value else []
+
+
+def _neighbours(value: str | None) -> list[dict[str, Any]]:
+    rows = sorted(_json_list(value))  # by id (the first field), as the API promises
+    return [{"id": oid, "key": key, "title": title, "status": status} for oid, key, title, status in rows]
 
 
 def get_work_item(conn: Connection, key_or_id: int | str) -> dict[str, Any]:
     """One work item with tags, ``depends_on`` and ``blocks`` (each ``{id, key, title, status}``),
-    ordered ``criteria`` and ``blockers``, its ``project`` and its ``github`` link (or None)."""
+    ordered ``criteria`` and ``blockers``, its ``project`` and its ``github`` link (or None).
+
+    One statement (see ``_detail_stmt``): everything read comes from one snapshot."""
     data = _detail_row(conn, key_or_id)
     if data is None:
         raise NotFoundError(
             f"No work item {key_or_id!r}; check the id or key (list them with GET /api/work-items)."
         )
-    item_id: int = data["id"]
     project_key, project_name = data.pop("project_key"), data.pop("project_name")
     data["project"] = {"key": project_key, "name": project_name} if project_key is not None else None
     repo, number = data.pop("gh_repository"), data.pop("gh_issue_number")
@@ -521,20 +552,17 @@ def get_work_item(conn: Connection, key_or_id: int | str) -> dict[str, Any]:
         if repo is not None
         else None
     )
-    params = {"item_id": item_id}
-    data["tags"] = sorted(conn.execute(_TAGS_OF_ITEM, params).scalars())
-    depends_on: list[dict[str, Any]] = []
-    blocks: list[dict[str, Any]] = []
-    for direction, oid, key, title, status in conn.execute(_NEIGHBOURS, params):
-        (depends_on if direction == "depends_on" else blocks).append(
-            {"id": oid, "key": key, "title": title, "status": status}
-        )
-    crit_rows: list[dict[str, Any]] = []
-    block_rows: list[dict[str, Any]] = []
-    for kind, position, text, flag in conn.execute(_CHECKLISTS, params):
-        if kind == "criterion":
-            crit_rows.append({"position": position, "text": text, "done": bool(flag)})
-        else:
-            block_rows.append({"position": position, "text": text, "resolved": bool(flag)})
-    data.update(depends_on=depends_on, blocks=blocks, criteria=crit_rows, blockers=block_rows)
+    # Sorted here, by code point on every engine whatever the database's collation (and
+    # SQLite before 3.44 has no ORDER BY inside an aggregate).
+    data["tags"] = sorted(_json_list(data.pop("tags_json")))
+    data["depends_on"] = _neighbours(data.pop("depends_on_json"))
+    data["blocks"] = _neighbours(data.pop("blocks_json"))
+    data["criteria"] = [
+        {"position": position, "text": text, "done": bool(done)}
+        for position, text, done in sorted(_json_list(data.pop("criteria_json")))
+    ]
+    data["blockers"] = [
+        {"position": position, "text": text, "resolved": bool(resolved)}
+        for position, text, resolved in sorted(_json_list(data.pop("blockers_json")))
+    ]
     return data

@@ -4,7 +4,7 @@ Both ways into the app call these: the FastAPI routes (``app.py``: OpenAPI, vali
 writes) and the fast lane (``fastlane.py``: the hot GETs, parsed without pydantic).
 
 Statement budgets (asserted in tests): summary 1 when cached / 3 when not (the issue allows 5),
-list page 3, one item 4, transitive blockers 2, health 1.
+list page 3, one item 1, transitive blockers 2, health 1.
 """
 
 from __future__ import annotations
