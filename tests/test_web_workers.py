@@ -35,6 +35,7 @@ from ailab.testing.scratch import forget_engine, libpq_dsn, scratch_schema
 from ailab.testing.servers import free_port, stop_process, wait_until_healthy
 from ailab.vocab import STATUSES
 from ailab.web import create_app
+from ailab.web.app import create_app_from_env
 from ailab.web.server import connection_budget, connections_per_process
 
 TOKEN = "tok-workers-7d2a"
@@ -189,3 +190,23 @@ def test_a_dead_pooled_connection_fails_one_request_and_the_next_reconnects(post
             failed = client.get("/api/work-items", params={"limit": 1})
             assert failed.status_code == 503 and failed.headers["retry-after"]
             assert client.get("/api/work-items", params={"limit": 1}).status_code == 200
+
+
+def test_each_server_process_sets_its_gil_switch_interval(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The uvicorn factory (one call per worker process) applies AILAB_GIL_SWITCH_INTERVAL_MS;
+    building an app alone (as tests do) leaves the process's interval as it was."""
+    before = sys.getswitchinterval()
+    monkeypatch.setenv("AILAB_DATABASE_URL", f"sqlite:///{tmp_path / 'gil.db'}")
+    monkeypatch.setenv("AILAB_GIL_SWITCH_INTERVAL_MS", "2.5")
+    try:
+        create_app(Settings.from_env())
+        assert sys.getswitchinterval() == before
+        create_app_from_env()
+        assert sys.getswitchinterval() == pytest.approx(0.0025)
+    finally:
+        sys.setswitchinterval(before)
+    monkeypatch.setenv("AILAB_GIL_SWITCH_INTERVAL_MS", "0")
+    with pytest.raises(ConfigError, match=r"AILAB_GIL_SWITCH_INTERVAL_MS=0\.0 is below the minimum"):
+        Settings.from_env()

@@ -51,6 +51,7 @@ from ailab.web.response_models import WorkItem as WorkItemAnswer
 from ailab.web.responses import JSONBytesResponse
 from ailab.web.schemas import WorkItemCreate, WorkItemPatch
 from ailab.web.security_headers import SecurityHeaders
+from ailab.web.server import tune_process
 from ailab.web.summary_cache import SummaryCache
 
 log = logging.getLogger("ailab.web")
@@ -260,8 +261,10 @@ def _own_engine(settings: Settings) -> Engine:
 
 
 def create_app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory ailab.web.app:create_app_from_env``."""
-    return create_app(get_settings())
+    """Factory for ``uvicorn --factory ailab.web.app:create_app_from_env`` (one per worker process)."""
+    settings = get_settings()
+    tune_process(settings)
+    return create_app(settings)
 
 
 # OpenAPI links: an item's key from a create or change leads to its reads and its next change

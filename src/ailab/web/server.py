@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import sys
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -27,6 +28,12 @@ from ailab.settings import Settings, get_settings
 log = logging.getLogger("ailab.web")
 APP_FACTORY = "ailab.web.app:create_app_from_env"
 LISTEN_CONNECTIONS = 1  # per process: the change watch's
+
+
+def tune_process(settings: Settings) -> None:
+    """Process-wide settings of a serving process (not of an app: tests build many apps in one
+    process). Called by ``serve`` and by the uvicorn factory each worker process runs."""
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000.0)
 
 
 def connections_per_process(settings: Settings) -> int:
@@ -118,6 +125,7 @@ def serve(
     if workers == 1:
         from ailab.web.app import create_app
 
+        tune_process(settings)
         app = create_app(settings)
         engine = app.state.ctx.engine
     else:  # the supervisor only checks; each worker process builds its own app
