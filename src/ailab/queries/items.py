@@ -396,13 +396,16 @@ def list_work_items(
         cursor=cursor,
     )
     result = conn.execute(stmt, params)
-    keys = list(result.keys())
+    *columns, _, _, _ = result.keys()  # the page's own columns, then tags, depends_on, blocks
     rows = result.all()
-    items = [dict(zip(keys, row, strict=True)) for row in rows[:limit]]
-    for item in items:
-        item["tags"] = _split_tags(item["tags"])
-        item["depends_on"] = _split_ids(item["depends_on"])
-        item["blocks"] = _split_ids(item["blocks"])
+    # One loop with no call per field: shaping the rows was a quarter of a page's time.
+    items = []
+    for *values, tag_names, depends_on, blocks in rows[:limit]:
+        item = dict(zip(columns, values, strict=True))
+        item["tags"] = sorted(tag_names.split(_TAG_SEP)) if tag_names else []
+        item["depends_on"] = sorted(map(int, depends_on.split(_ID_SEP))) if depends_on else []
+        item["blocks"] = sorted(map(int, blocks.split(_ID_SEP))) if blocks else []
+        items.append(item)
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
@@ -410,14 +413,6 @@ def list_work_items(
     if slowdown:
         planted.stretch(started, slowdown)
     return Page(items=items, next_cursor=next_cursor, limit=limit)
-
-
-def _split_tags(value: str | None) -> list[str]:
-    return sorted(value.split(_TAG_SEP)) if value else []
-
-
-def _split_ids(value: str | None) -> list[int]:
-    return sorted(map(int, value.split(_ID_SEP))) if value else []
 
 
 # --- one item -------------------------------------------------------------------------------

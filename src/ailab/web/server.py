@@ -150,6 +150,8 @@ def serve(
         "log_level": log_level,
         "access_log": access_log,
         "server_header": False,
+        # No websocket routes: uvicorn would otherwise import a websocket library (~1.5 MiB RSS).
+        "ws": "none",
     }
     if workers == 1:
         uvicorn.run(app, **options)

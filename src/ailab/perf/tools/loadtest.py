@@ -166,6 +166,8 @@ def server_command(cfg: LoadTestConfig, port: int) -> list[str]:
         "--port",
         str(port),
         "--no-access-log",
+        "--ws",
+        "none",  # as ``ailab serve``: no websocket library in the server process
         "--log-level",
         "warning",
     ]
