@@ -287,6 +287,8 @@ def test_get_work_item_keeps_awkward_text_exactly(seeded_engine: Engine) -> None
     with connect(seeded_engine) as c, trace() as t:
         got = queries.get_work_item(c, item["key"])
     assert t.count == DETAIL_BUDGET, t.summary()
+    # Plain str keys (not a str subclass such as Core's quoted_name): strict JSON encoders take them.
+    assert {type(key) for key in got} == {str}
     assert got["tags"] == sorted(["zeta", "Alpha", "émoji-🐍"])  # by code point
     assert [d["id"] for d in got["depends_on"]] == sorted(u["id"] for u in ups)
     assert [d["title"] for d in got["depends_on"]] == [f"{AWKWARD_TEXT} {n}" for n in range(3)]

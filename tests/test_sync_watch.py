@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 from ailab.clock import FakeClock
 from ailab.db import connect, get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.models import utcnow
 from ailab.db.seed import seed_database
+from ailab.db.tables import utcnow
 from ailab.queries.writes import update_work_item
 from ailab.settings import Secret
 from ailab.sync.engine import SyncSummary

@@ -25,8 +25,8 @@ from sqlalchemy.engine import Engine
 from ailab.clock import FakeClock
 from ailab.db import connect, get_engine
 from ailab.db.migrate import upgrade
-from ailab.db.models import utcnow
 from ailab.db.seed import seed_database
+from ailab.db.tables import utcnow
 from ailab.settings import Secret, Settings
 from ailab.sync.simulator import SimulatorConfig
 from ailab.sync.simulator.webhooks import WebhookConfig, WebhookFaults

@@ -517,15 +517,51 @@ def test_web_server_imports_no_pandas_or_matplotlib() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_the_app_imports_no_http_client_or_terminal_ui() -> None:
-    # What a uvicorn worker loads: no httpx (the sync's client, loaded only to apply webhooks),
-    # no rich or pygments (httpx's CLI); each costs resident memory in every worker.
-    code = (
-        "import sys, ailab.web.app; ailab.web.app.create_app_from_env; "
-        "bad = {'httpx', 'rich', 'pygments', 'pandas', 'matplotlib', 'ailab.sync.remote'} & set(sys.modules); "
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+SERVE_IN_A_FRESH_PROCESS = """
+import asyncio, sys
+from ailab.settings import Secret, Settings
+from ailab.web.app import create_app
+
+app = create_app(Settings(database_url=sys.argv[1], api_token=Secret("t")))
+
+async def call(method, path, body=b""):
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+             "headers": [(b"authorization", b"Bearer t"), (b"content-type", b"application/json")]}
+    sent = []
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+    async def send(message):
+        sent.append(message)
+    await app(scope, receive, send)
+    return sent[0]["status"]
+
+async def main():
+    async with app.router.lifespan_context(app):
+        statuses = [await call("GET", "/api/summary"), await call("GET", "/api/work-items"),
+                    await call("GET", "/api/work-items/1"), await call("GET", "/api/work-items/1/blockers"),
+                    await call("PATCH", "/api/work-items/1", b'{"status": "done"}'),
+                    await call("POST", "/api/work-items", b'{"title": "new"}')]
+    assert statuses == [200, 200, 200, 200, 200, 201], statuses
+
+asyncio.run(main())
+bad = {"httpx", "rich", "pygments", "pandas", "matplotlib", "ailab.sync.remote", "sqlalchemy.orm",
+       "ailab.db.models", "alembic"} & set(sys.modules)
+assert not bad, bad
+"""
+
+
+def test_the_server_imports_no_orm_http_client_or_terminal_ui(tmp_path: Path) -> None:
+    """What a uvicorn worker loads while it serves reads and writes: not the ORM (queries are
+    Core; with the mapped classes ~8 MiB), not httpx (the sync's client, loaded only to apply
+    webhooks), not rich or pygments. Each costs resident memory in every worker."""
+    url = f"sqlite:///{tmp_path / 'lean.db'}"
+    engine = get_engine(url)
+    upgrade(engine)
+    seed_database(engine, 20)
+    forget_engine(url)
+    subprocess.run([sys.executable, "-c", SERVE_IN_A_FRESH_PROCESS, url], check=True)
 
 
 async def test_statement_counts_agree_with_the_tracer(client: httpx.AsyncClient) -> None:

@@ -29,8 +29,8 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from ailab.db import derived
 from ailab.db.engine import WRITE_OPTION
-from ailab.db.models import Base
 from ailab.db.revision import bump_revision
+from ailab.db.tables import metadata
 from ailab.vocab import CLOSED_STATUSES
 
 SEED_END = datetime(2026, 11, 1, 12, 0, 0)
@@ -233,7 +233,7 @@ def seed_database(engine: Engine, items: int, seed: int = 42, progress: bool = F
     with engine.connect() as conn:
         # On Postgres, only the schema's own tables: a bare ANALYZE takes every table of the
         # database (other scratch schemas' too) and deadlocks with their concurrent DDL.
-        tables = ", ".join(Base.metadata.tables) if engine.dialect.name == "postgresql" else ""
+        tables = ", ".join(metadata.tables) if engine.dialect.name == "postgresql" else ""
         conn.exec_driver_sql(f"ANALYZE {tables}".strip())
         conn.commit()
     phases["analyze"] = time.perf_counter() - t1
@@ -258,7 +258,7 @@ def _foreign_keys_checked_once(conn: Connection, tables: Sequence[str]) -> Itera
     if conn.dialect.name != "postgresql":
         yield
         return
-    constraints = [fk for name in tables for fk in Base.metadata.tables[name].foreign_key_constraints]
+    constraints = [fk for name in tables for fk in metadata.tables[name].foreign_key_constraints]
     for fk in constraints:
         conn.execute(DropConstraint(fk))
     yield

@@ -6,13 +6,16 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Session
 
 from ailab.db.engine import NO_WAIT_OPTION, WRITE_OPTION, get_engine
 from ailab.errors import PoolExhaustedError
+
+if TYPE_CHECKING:  # the dashboard server never opens a Session: it need not import the ORM
+    from sqlalchemy.orm import Session
 
 
 def _pool_error(engine: Engine, err: sa_exc.TimeoutError) -> PoolExhaustedError:
@@ -31,6 +34,8 @@ def session(engine: Engine | None = None, *, readonly: bool = False) -> Iterator
     ``readonly=True`` starts a plain (deferred) transaction; otherwise SQLite takes the write
     lock up front with ``BEGIN IMMEDIATE``.
     """
+    from sqlalchemy.orm import Session
+
     engine = engine or get_engine()
     bind = engine if readonly else engine.execution_options(**{WRITE_OPTION: True})
     sess = Session(bind=bind, expire_on_commit=False)

@@ -115,7 +115,7 @@ def map_project(values: dict[str, Any], position: int, ctx: MapContext) -> Entit
             row.anomaly(
                 "source_idea", "missing_idea", source_idea, "no idea has this id", "kept in extra.source_idea"
             )
-    fit_lengths(row, out, Project.__table__)  # type: ignore[arg-type]
+    fit_lengths(row, out, Project.__table__)
     out["extra"] = row.finish()
     return EntityPlan("projects", key, "projects", row_hash(tuple(values.values())), out)
 
@@ -137,7 +137,7 @@ def map_milestone(values: dict[str, Any], position: int, ctx: MapContext) -> Ent
     plan = EntityPlan("milestones", key, "milestones", row_hash(tuple(values.values())), out)
     reference(row, ctx, plan, choose(row, candidates(row, None, "project_id"), "milestones.project_id"),
               "project_id", "projects")  # fmt: skip
-    fit_lengths(row, out, Milestone.__table__)  # type: ignore[arg-type]
+    fit_lengths(row, out, Milestone.__table__)
     out["extra"] = row.finish()
     return plan
 
@@ -167,7 +167,7 @@ def map_idea(
     plan.github = github_link(row, ctx, own_urls=[], project_key=None, syncs=syncs)
     if emb is not None:
         emb.finish()
-    fit_lengths(row, out, Idea.__table__)  # type: ignore[arg-type]
+    fit_lengths(row, out, Idea.__table__)
     out["extra"] = row.finish()
     plan.row_hash = row_hash(raw, [s.raw for s in syncs])
     return plan

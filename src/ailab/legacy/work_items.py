@@ -260,7 +260,7 @@ def map_work_item(
     plan.github = github_link(row, ctx, own_urls=own_urls, project_key=project, syncs=syncs)
     if emb is not None:
         emb.finish()
-    fit_lengths(row, out, WorkItem.__table__)  # type: ignore[arg-type]
+    fit_lengths(row, out, WorkItem.__table__)
     out["extra"] = row.finish()
     plan.row_hash = row_hash(raw, [s.raw for s in syncs], ctx.project_repository(project))
     return plan

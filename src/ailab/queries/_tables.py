@@ -1,4 +1,4 @@
-"""Core ``Table`` handles for the schema in ``ailab.db.models`` and small shared helpers.
+"""Core ``Table`` handles for the schema in ``ailab.db.tables`` and small shared helpers.
 
 The read paths use SQLAlchemy Core, not the ORM: for a 50-row page the ORM costs 4-8x raw
 SQLite, Core 2-3x (shared/limits.md), and these functions return plain dicts anyway.
@@ -9,19 +9,18 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, String, Table, bindparam, select
 from sqlalchemy.engine import Connection
 
-from ailab.db.models import Base
+from ailab.db import tables as schema
 from ailab.errors import NotFoundError, ValidationError
 
-_tables = Base.metadata.tables
-work_items: Table = _tables["work_items"]
-projects: Table = _tables["projects"]
-tags: Table = _tables["tags"]
-work_item_tags: Table = _tables["work_item_tags"]
-dependencies: Table = _tables["work_item_dependencies"]
-criteria: Table = _tables["acceptance_criteria"]
-blockers: Table = _tables["blockers"]
-github_links: Table = _tables["github_links"]
-summary_counts: Table = _tables["summary_counts"]
+work_items: Table = schema.work_items
+projects: Table = schema.projects
+tags: Table = schema.tags
+work_item_tags: Table = schema.work_item_tags
+dependencies: Table = schema.work_item_dependencies
+criteria: Table = schema.acceptance_criteria
+blockers: Table = schema.blockers
+github_links: Table = schema.github_links
+summary_counts: Table = schema.summary_counts
 
 
 _ID_BY_ID = select(work_items.c.id).where(work_items.c.id == bindparam("item_id", type_=BigInteger()))

@@ -14,13 +14,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
 from ailab.clock import SYSTEM_CLOCK, Clock
 from ailab.db.revision import bump_revision
@@ -39,6 +38,9 @@ from ailab.queries._tables import (
 from ailab.queries.graph import reaches
 from ailab.queries.items import get_work_item
 from ailab.vocab import check_priority, check_status
+
+if TYPE_CHECKING:  # a Session is accepted, never created: the server need not import the ORM
+    from sqlalchemy.orm import Session
 
 _TEXT_LIMITS = {
     "title": 500,
@@ -65,7 +67,7 @@ MAX_TAG_LENGTH = 100
 
 
 def _connection(target: Session | Connection) -> Connection:
-    return target.connection() if isinstance(target, Session) else target
+    return target if isinstance(target, Connection) else target.connection()
 
 
 def _now(clock: Clock) -> datetime:

@@ -26,14 +26,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, func, select, text, update
+from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
-from ailab.db import connect
-from ailab.db.models import GitHubLink, GitHubSyncState, GitHubSyncStatus, utcnow
+from ailab.db import connect, tables
 from ailab.db.revision import bump_revision
+from ailab.db.tables import utcnow
 from ailab.errors import AilabError
 from ailab.queries.writes import update_work_item
 from ailab.sync.mapping import IssueRef, LocalItem, render
@@ -45,9 +45,9 @@ from ailab.sync.timestamps import parse_time
 from ailab.sync.webhooks import DELIVERIES, payload_of
 
 log = logging.getLogger(__name__)
-LINKS = cast(Table, GitHubLink.__table__)
-STATE = cast(Table, GitHubSyncState.__table__)
-STATUS = cast(Table, GitHubSyncStatus.__table__)
+LINKS = tables.github_links
+STATE = tables.github_sync_state
+STATUS = tables.github_sync_status
 REWIND = timedelta(seconds=1)
 BATCH = 200
 

@@ -9,18 +9,18 @@ indexed statements; nothing here talks to GitHub.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from ailab.db.models import GitHubSyncState, GitHubSyncStatus, GitHubWatchLock
+from ailab.db import tables
 from ailab.sync.webhooks import DELIVERIES
 
-STATE = cast(Table, GitHubSyncState.__table__)
-STATUS = cast(Table, GitHubSyncStatus.__table__)
-LOCKS = cast(Table, GitHubWatchLock.__table__)
+STATE = tables.github_sync_state
+STATUS = tables.github_sync_status
+LOCKS = tables.github_watch_locks
 DELIVERY_STATES = ("pending", "applied", "stale", "deferred", "ignored", "failed")
 RECENT_FAILURES = 20
 

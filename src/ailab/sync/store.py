@@ -13,29 +13,23 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from ailab.clock import SYSTEM_CLOCK, Clock
-from ailab.db import connect
-from ailab.db.models import (
-    GitHubLabel,
-    GitHubLink,
-    GitHubPage,
-    GitHubSyncState,
-    utcnow,
-)
+from ailab.db import connect, tables
 from ailab.db.revision import bump_revision
+from ailab.db.tables import utcnow
 from ailab.errors import NotFoundError, ValidationError
 from ailab.queries.writes import update_work_item
 from ailab.sync.mapping import LocalItem
 
-LINKS = cast(Table, GitHubLink.__table__)
-PAGES = cast(Table, GitHubPage.__table__)
-LABELS = cast(Table, GitHubLabel.__table__)
-STATE = cast(Table, GitHubSyncState.__table__)
+LINKS = tables.github_links
+PAGES = tables.github_pages
+LABELS = tables.github_labels
+STATE = tables.github_sync_state
 
 PROBE_KEY = "probe:"  # the github_pages row holding the drift probe's baseline (never a listing page)
 RepoResolver = Callable[[str | None, str | None], str]

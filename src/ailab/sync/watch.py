@@ -26,18 +26,18 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import httpx
 import orjson
-from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from ailab.clock import SYSTEM_CLOCK, Clock
-from ailab.db import connect
-from ailab.db.models import GitHubSyncStatus, GitHubWatchLock, utcnow
+from ailab.db import connect, tables
 from ailab.db.revision import read_revision
+from ailab.db.tables import utcnow
 from ailab.errors import AilabError, GitHubUnavailableError, RateLimitedError
 from ailab.sync.config import SyncConfig
 from ailab.sync.engine import SyncOptions, run_sync
@@ -47,8 +47,8 @@ from ailab.sync.store import SyncStore
 from ailab.sync.summary import SyncSummary
 
 log = logging.getLogger(__name__)
-LOCKS = cast(Table, GitHubWatchLock.__table__)
-STATUS = cast(Table, GitHubSyncStatus.__table__)
+LOCKS = tables.github_watch_locks
+STATUS = tables.github_sync_status
 MAX_FAILURES_SHOWN = 50
 T = TypeVar("T")
 

@@ -17,19 +17,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ailab.db.models import GitHubWebhookDelivery
+from ailab.db import tables
 from ailab.errors import ValidationError
 from ailab.sync.signing import sign, signature_ok
 from ailab.sync.timestamps import parse_time
 
-DELIVERIES = cast(Table, GitHubWebhookDelivery.__table__)
+DELIVERIES = tables.github_webhook_deliveries
 SIGNATURE_HEADER = "x-hub-signature-256"
 EVENT_HEADER = "x-github-event"
 DELIVERY_HEADER = "x-github-delivery"

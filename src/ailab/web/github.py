@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ailab.db.models import utcnow
+from ailab.db.tables import utcnow
 from ailab.errors import AilabError, PoolExhaustedError
 from ailab.settings import Secret
 from ailab.sync.status import sync_status

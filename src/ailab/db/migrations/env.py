@@ -6,10 +6,10 @@ from alembic import context
 from sqlalchemy import Connection
 
 from ailab.db.engine import get_engine
-from ailab.db.models import Base
+from ailab.db.tables import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _run(connection: Connection) -> None:
