@@ -90,3 +90,28 @@ def test_readonly_engine_names_a_missing_file_and_how_to_create_it(tmp_path: Pat
     with pytest.raises(DatabaseMissingError, match="ailab db upgrade --database-url sqlite:///"):
         readonly_engine(f"sqlite:///{missing}")
     assert not missing.exists()
+
+
+def test_readonly_engine_sees_what_another_writer_committed_since(tmp_path: Path) -> None:
+    """A closed WAL file is read ``immutable``; that must not outlive the connection, or a
+    process that reads twice (a notebook, two ``sync --check`` runs) misses later commits."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    writer = get_engine(url)
+    upgrade(writer)
+    writer.dispose()  # the last connection closes: no -wal beside the file, so immutable
+    assert not (tmp_path / "w.db-wal").exists()
+    reader = readonly_engine(url)
+    count = text("SELECT count(*) FROM projects")
+    with reader.connect() as conn:
+        assert conn.execute(count).scalar() == 0
+    with writer.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO projects (key, name, description, status, created_at, updated_at) "
+                "VALUES ('P', 'p', '', 'active', '2026-01-01', '2026-01-01')"
+            )
+        )
+    writer.dispose()
+    with reader.connect() as conn:
+        assert conn.execute(count).scalar() == 1
+    forget_engine(url)

@@ -13,9 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from ailab.cli.steps import animated
+from ailab.db.readonly import readonly_engine
 from ailab.errors import AilabError, ConfigError
 from ailab.settings import get_settings
-from ailab.sync.audit import Audit, check, readonly_engine
+from ailab.sync.audit import Audit, check
 from ailab.sync.config import SyncConfig, parse_repo
 from ailab.sync.engine import SyncOptions, sync
 from ailab.sync.plan import Kind, Plan
@@ -157,7 +158,7 @@ def sync_cmd(
                 raise ConfigError(
                     "--check only reads; use it without --dry-run, --pull, --full, --limit, --prefer-remote."
                 )
-            report = check(readonly_engine(settings.database_url), config)
+            report = check(readonly_engine(settings.database_url, settings), config)
             _print_audit(report, as_json)
             raise typer.Exit(report.exit_code)
         options = SyncOptions(dry_run=dry_run, pull=pull, prefer_remote=prefer_remote, limit=limit, full=full)

@@ -9,7 +9,8 @@
   how to create it, never a new empty database. A read-only file or directory is fine.
 * A WAL file with no ``-wal`` beside it has no open connection; opening it ``mode=ro`` would
   create ``-wal``/``-shm`` files next to it (and fails in a read-only directory). It is read
-  with ``immutable=1`` instead: all its content is in the main file. A file with a live
+  with ``immutable=1`` instead: all its content is in the main file. That holds only at the
+  moment of connecting, so SQLite read-only connections are not pooled. A file with a live
   ``-wal`` is read normally, honouring the writers' locks.
 * Postgres gets its own small pool whose sessions run with ``default_transaction_read_only``,
   so even an autocommit statement cannot write.
@@ -24,6 +25,7 @@ from urllib.request import pathname2url
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.pool import NullPool
 
 from ailab.db import engine as registry
 from ailab.errors import DatabaseMissingError
@@ -92,7 +94,11 @@ def _create(url: URL, path: Path | None, settings: Settings) -> Engine:
     def connect() -> sqlite3.Connection:
         return sqlite3.connect(sqlite_readonly_uri(path), uri=True, timeout=busy_s, check_same_thread=False)
 
-    engine = create_engine(url, creator=connect, pool_size=2, max_overflow=2)
+    # No pool: whether a connection may be ``immutable`` holds only while no other process has
+    # the file open, so it is decided at each connect. A kept immutable connection would go on
+    # reading the file as it was after another process wrote to it (seen with two
+    # ``sync --check`` runs in one process).
+    engine = create_engine(url, creator=connect, poolclass=NullPool)
     registry.note_url_on_errors(engine)
 
     @event.listens_for(engine, "connect")

@@ -14,19 +14,14 @@ we do not have), ``unsynced`` (an item without an issue), and a mismatch of ``ti
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, make_url
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import NullPool
 
 from ailab.clock import SYSTEM_CLOCK, Clock
-from ailab.errors import DatabaseError
 from ailab.sync.client import GitHubClient
 from ailab.sync.config import SyncConfig
 from ailab.sync.engine import FULL_PREFIX, run_blocking
@@ -81,33 +76,6 @@ class Audit:
             "kinds": self.kinds(),
             "requests": self.requests,
         }
-
-
-def readonly_engine(url: str) -> Engine:
-    """An engine that can only read ``url``: SQLite through ``mode=ro`` (nothing created, the
-    journal mode untouched; ``immutable`` for a WAL file no process has open), Postgres sessions
-    with ``default_transaction_read_only``. (A stand-in until ``ailab.db`` has a shared one.)"""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        path = Path(parsed.database or "")
-        if not parsed.database or parsed.database == ":memory:" or not path.is_file():
-            raise DatabaseError(
-                f"No database at {path}: --check only reads and creates nothing. Check the path, or "
-                f"create it with `ailab db upgrade --database-url sqlite:///{path}`."
-            )
-        uri = f"file:{path.resolve()}?mode=ro"
-        if _wal_without_log(path):  # mode=ro would create -wal/-shm beside it: all is in the file
-            uri += "&immutable=1"
-        return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True), poolclass=NullPool)
-    return create_engine(
-        parsed, poolclass=NullPool, connect_args={"options": "-c default_transaction_read_only=on"}
-    )
-
-
-def _wal_without_log(path: Path) -> bool:
-    with path.open("rb") as fh:
-        header = fh.read(20)
-    return len(header) == 20 and header[18] == 2 and not path.with_name(path.name + "-wal").exists()
 
 
 def check(
