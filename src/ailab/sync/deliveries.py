@@ -40,7 +40,7 @@ from ailab.sync.mapping import IssueRef, LocalItem, render
 from ailab.sync.plan import ItemState, Kind, plan_item
 from ailab.sync.pull import item_change
 from ailab.sync.remote import RemoteIssue
-from ailab.sync.store import Link
+from ailab.sync.store import LINK_COLUMNS, Link
 from ailab.sync.timestamps import parse_time
 from ailab.sync.webhooks import DELIVERIES, payload_of
 
@@ -179,17 +179,9 @@ def _apply(conn: Connection, row: RowMapping) -> tuple[str, str | None, bool]:
 def _link(conn: Connection, repository: str, number: int) -> Link | None:
     """The issue's link; on Postgres locked, so two appliers (``serve --workers``) take one issue's
     deliveries one at a time, each seeing what the other committed."""
-    query = select(
-        LINKS.c.work_item_id,
-        LINKS.c.repository,
-        LINKS.c.issue_number,
-        LINKS.c.issue_id,
-        LINKS.c.node_id,
-        LINKS.c.state,
-        LINKS.c.content_hash,
-        LINKS.c.remote_updated_at,
-        LINKS.c.created_at,
-    ).where(and_(LINKS.c.repository == repository, LINKS.c.issue_number == number))
+    query = select(*LINK_COLUMNS).where(
+        and_(LINKS.c.repository == repository, LINKS.c.issue_number == number)
+    )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = conn.execute(query).first()

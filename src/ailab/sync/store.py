@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +53,10 @@ class Link:
     def linked(self) -> bool:
         """True when the link has its issue number (not a create still pending from an earlier run)."""
         return self.state == "linked" and self.issue_number is not None
+
+
+# The columns of a ``Link``, in its field order: ``Link(*row)`` of a ``select(*LINK_COLUMNS)``.
+LINK_COLUMNS = tuple(LINKS.c[f.name] for f in fields(Link))
 
 
 @dataclass(frozen=True)
@@ -167,19 +171,7 @@ class SyncStore:
     def load_links(self) -> dict[int, Link]:
         """Every work item's GitHub link, by work item id."""
         with connect(self.engine) as conn:
-            rows = conn.execute(
-                select(
-                    LINKS.c.work_item_id,
-                    LINKS.c.repository,
-                    LINKS.c.issue_number,
-                    LINKS.c.issue_id,
-                    LINKS.c.node_id,
-                    LINKS.c.state,
-                    LINKS.c.content_hash,
-                    LINKS.c.remote_updated_at,
-                    LINKS.c.created_at,
-                ).where(LINKS.c.work_item_id.is_not(None))
-            ).all()
+            rows = conn.execute(select(*LINK_COLUMNS).where(LINKS.c.work_item_id.is_not(None))).all()
         return {row[0]: Link(*row) for row in rows}
 
     # -- links -----------------------------------------------------------------------------------
