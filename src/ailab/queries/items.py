@@ -30,6 +30,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
     select,
     tuple_,
     union_all,
@@ -151,6 +152,17 @@ def _has_tag(group: int) -> ColumnElement[bool]:
 # Separators for the aggregated relation columns (unit separator: never in a tag name).
 _TAG_SEP = "\x1f"
 _ID_SEP = ","
+_SEP_SQL = {_TAG_SEP: ("char(31)", "chr(31)"), _ID_SEP: ("','", "','")}
+
+
+def _concat(expr: ColumnElement[Any], sep: str, dialect: str) -> ColumnElement[str]:
+    """``group_concat`` / ``string_agg`` with the separator written into the SQL. SQLAlchemy's
+    ``aggregate_strings`` sends it as a literal-execute parameter, which re-renders the whole
+    statement's SQL on every execution (~35 us a page)."""
+    sqlite_sep, postgres_sep = _SEP_SQL[sep]
+    if dialect == "sqlite":
+        return func.group_concat(expr, literal_column(sqlite_sep), type_=String())
+    return func.string_agg(expr, literal_column(postgres_sep), type_=String())
 
 
 @functools.cache
@@ -163,17 +175,17 @@ def _page_stmt(shape: _Shape) -> Select[Any]:
     # all tags for every page row (measured 1.6 vs 0.75 ms per page).
     tag_name = select(tags.c.name).where(tags.c.id == work_item_tags.c.tag_id).scalar_subquery()
     tag_names = (
-        select(func.aggregate_strings(tag_name, _TAG_SEP))
+        select(_concat(tag_name, _TAG_SEP, shape.dialect))
         .where(work_item_tags.c.work_item_id == page.c.id)
         .scalar_subquery()
     )
     depends_on = (
-        select(func.aggregate_strings(cast(dependencies.c.depends_on_id, String), _ID_SEP))
+        select(_concat(cast(dependencies.c.depends_on_id, String), _ID_SEP, shape.dialect))
         .where(dependencies.c.work_item_id == page.c.id)
         .scalar_subquery()
     )
     blocks = (
-        select(func.aggregate_strings(cast(dependencies.c.work_item_id, String), _ID_SEP))
+        select(_concat(cast(dependencies.c.work_item_id, String), _ID_SEP, shape.dialect))
         .where(dependencies.c.depends_on_id == page.c.id)
         .scalar_subquery()
     )
