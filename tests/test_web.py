@@ -339,6 +339,30 @@ async def test_conflicts_with_the_data_are_409(
     assert response.status_code == 409 and fragment in response.json()["detail"], response.text
 
 
+async def test_a_write_that_fails_part_way_leaves_nothing_behind(client: httpx.AsyncClient) -> None:
+    """A dashboard write is its request's whole transaction, without a savepoint: when the
+    database refuses a later statement (a missing dependency, after the status was set), the
+    whole change and its revision bump roll back."""
+    from ailab.db import trace
+
+    before = (await client.get("/api/work-items/2")).json()
+    revision = (await client.get("/readyz")).json()["revision"]
+    new_status = "done" if before["status"] != "done" else "todo"
+    with trace() as t:
+        refused = await client.patch(
+            "/api/work-items/2", json={"status": new_status, "depends_on": ["WI-888888"]}, headers=AUTH
+        )
+    assert refused.status_code == 409 and "WI-888888" in refused.json()["detail"], refused.text
+    assert not any("SAVEPOINT" in s.sql.upper() for s in t.statements)
+    assert (await client.get("/api/work-items/2")).json() == before
+    assert (await client.get("/readyz")).json()["revision"] == revision
+    with trace() as t:
+        done = await client.patch("/api/work-items/2", json={"status": new_status}, headers=AUTH)
+    assert done.status_code == 200 and done.json()["status"] == new_status
+    assert not any("SAVEPOINT" in s.sql.upper() for s in t.statements)
+    assert (await client.get("/readyz")).json()["revision"] > revision
+
+
 async def test_unexpected_errors_are_500_without_internals(
     web_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -158,12 +158,17 @@ health = readiness  # /healthz: kept as an alias of /readyz
 
 
 async def create(ctx: WebContext, data: dict[str, Any]) -> Response:
-    item = await ctx.write(lambda conn: queries.create_work_item(conn, data, clock=ctx.clock))
+    # The request's transaction holds this write alone: no savepoint needed (see queries.writes).
+    item = await ctx.write(
+        lambda conn: queries.create_work_item(conn, data, clock=ctx.clock, savepoint=False)
+    )
     # The key is user input: percent-encoded, a header holds it safely (and it names the same path).
     location = "/api/work-items/" + quote(item["key"], safe="")
     return JSONBytesResponse(item, status_code=201, headers={"Location": location})
 
 
 async def update(ctx: WebContext, ref: str, patch: dict[str, Any]) -> Response:
-    item = await ctx.write(lambda conn: queries.update_work_item(conn, ref, patch, clock=ctx.clock))
+    item = await ctx.write(
+        lambda conn: queries.update_work_item(conn, ref, patch, clock=ctx.clock, savepoint=False)
+    )
     return JSONBytesResponse(item)
