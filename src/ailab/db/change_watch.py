@@ -38,7 +38,11 @@ RECONNECT_INTERVAL_S = 1.0
 
 
 class ChangeWatch(Protocol):
-    def token(self) -> int | None: ...
+    """Tells, without a round trip, whether a commit may have happened (see the module docstring)."""
+
+    def token(self) -> int | None:
+        """A value that differs once a change may have been committed since the last call;
+        ``None`` when it cannot tell (then ask the database)."""
 
     def note_write(self) -> None:
         """This process committed a write (call after the commit): the next token differs."""
@@ -48,22 +52,27 @@ class ChangeWatch(Protocol):
         Immediate where a commit shows at once (SQLite); on Postgres, until the notification
         is here (tests use it to wait for a commit made elsewhere, without sleeping)."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release what the watch holds (its connection, its engine listeners)."""
 
 
 class NoWatch:
     """Cannot tell: every check asks the database."""
 
     def token(self) -> int | None:
+        """Always ``None``: ask the database."""
         return None
 
     def note_write(self) -> None:
+        """Nothing to note: there is no token to move."""
         return None
 
     def wait_for_change(self, since: int | None, timeout: float) -> int | None:
+        """``None`` at once: there is nothing to wait on."""
         return None
 
     def close(self) -> None:
+        """Nothing to release."""
         return None
 
 
@@ -76,26 +85,37 @@ def _detached(engine: Engine) -> Any:
 
 
 class SQLiteDataVersion:
+    """``PRAGMA data_version`` on a connection of its own, outside the pool: the value moves when
+    any other connection (this process's pool included) commits to the file."""
+
     def __init__(self, engine: Engine) -> None:
         self._lock = threading.Lock()
         self._conn = _detached(engine)
 
     def token(self) -> int | None:
+        """The file's ``data_version`` as this connection sees it (a look at the WAL index)."""
         with self._lock:
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def note_write(self) -> None:
+        """Nothing to do: the commit went through another connection, which moved ``data_version``."""
         return None  # another connection of this process committed: data_version moved already
 
     def wait_for_change(self, since: int | None, timeout: float) -> int | None:
+        """The token now: on SQLite a commit shows at once, so there is nothing to wait for."""
         return self.token()
 
     def close(self) -> None:
+        """Close the connection kept for ``data_version``."""
         with self._lock:
             self._conn.close()
 
 
 class PostgresListener:
+    """A detached connection that ``LISTEN``s to ``NOTIFY_CHANNEL``: the token counts this schema's
+    notifications from backends outside this process's pool. A lost connection is made again
+    in a background thread."""
+
     def __init__(self, engine: Engine, clock: Any = time.monotonic) -> None:
         self._engine = engine
         # Backends of this process's pool: their commits came through ``note_write`` already,
@@ -148,6 +168,8 @@ class PostgresListener:
                 self._epoch += 1
 
     def token(self) -> int | None:
+        """The notifications counted so far, after one non-blocking drain; ``None`` while the connection
+        is lost (a reconnect then starts in the background, at most every ``RECONNECT_INTERVAL_S``)."""
         with self._lock:
             if self._conn is not None:
                 try:
@@ -167,11 +189,14 @@ class PostgresListener:
             return None
 
     def note_write(self) -> None:
+        """Count this process's commit at once (its own backends' notifications are never counted)."""
         # Our own commit's notification may still be on its way: do not wait for it.
         with self._lock:
             self._epoch += 1
 
     def wait_for_change(self, since: int | None, timeout: float) -> int | None:
+        """As ``ChangeWatch.wait_for_change``: checks ``token()``, waiting on the LISTEN socket (at most
+        0.1 s at a time) in between."""
         deadline = self._monotonic() + timeout
         while True:
             token = self.token()
@@ -203,6 +228,7 @@ class PostgresListener:
                 log.debug("closing a broken LISTEN connection failed", exc_info=True)
 
     def close(self) -> None:
+        """Remove the pool listeners and close the LISTEN connection."""
         for name, fn in (("connect", self._own), ("close", self._gone), ("close_detached", self._gone),
                          ("detach", self._gone), ("invalidate", self._gone)):  # fmt: skip
             if event.contains(self._engine, name, fn):

@@ -330,6 +330,7 @@ def _postgres_extras() -> tuple[list[str], list[str]]:
 
 
 def create_triggers(conn: Connection) -> None:
+    """Create the derived-data triggers (``triggers`` and the Postgres-only extras) on ``conn``."""
     dialect = conn.dialect.name
     for trigger in triggers(dialect):
         for sql in _create_sql(trigger, dialect):
@@ -340,6 +341,7 @@ def create_triggers(conn: Connection) -> None:
 
 
 def drop_triggers(conn: Connection) -> None:
+    """Drop the derived-data triggers (on Postgres, their functions too); a missing one is skipped."""
     dialect = conn.dialect.name
     for trigger in triggers(dialect):
         if dialect == "sqlite":

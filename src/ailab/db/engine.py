@@ -49,6 +49,7 @@ def _is_memory(url: URL) -> bool:
 
 
 def registry_key(url: URL) -> str:
+    """The key ``url``'s engine is registered under: the whole URL, password included."""
     return url.render_as_string(hide_password=False)
 
 

@@ -15,6 +15,8 @@ SCRIPT_LOCATION = "ailab.db:migrations"
 
 
 def alembic_config(engine: Engine) -> Config:
+    """An Alembic ``Config`` for the packaged migrations and ``engine``'s URL (``%`` escaped for
+    configparser)."""
     cfg = Config()
     cfg.set_main_option("script_location", SCRIPT_LOCATION)
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
@@ -35,20 +37,24 @@ def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
 
 
 def downgrade(engine: Engine | None = None, revision: str = "base") -> None:
+    """Take the schema down to ``revision`` (default: ``base``, no ailab tables at all)."""
     _run(engine or get_engine(), "downgrade", revision)
 
 
 def current_revision(engine: Engine | None = None) -> str | None:
+    """The revision the database is at, or ``None`` when it has no ailab schema."""
     engine = engine or get_engine()
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
+    """The newest revision this version ships, read from the migration scripts."""
     return ScriptDirectory.from_config(alembic_config(get_engine("sqlite://"))).get_current_head()
 
 
 def is_up_to_date(engine: Engine | None = None) -> bool:
+    """Whether the database is at ``head_revision()``."""
     return current_revision(engine) == head_revision()
 
 

@@ -17,10 +17,14 @@ from ailab.vocab import check_priority, check_status
 
 
 class Base(DeclarativeBase):
+    """Declarative base on ``tables.metadata``: the classes map the Core tables, never define their own."""
+
     metadata = tables.metadata
 
 
 class Project(Base):
+    """A project, which groups milestones and work items."""
+
     __table__ = tables.projects
 
     id: Mapped[int]
@@ -46,6 +50,8 @@ class Project(Base):
 
 
 class Milestone(Base):
+    """A milestone: a due date and progress, within a project or on its own."""
+
     __table__ = tables.milestones
 
     id: Mapped[int]
@@ -63,6 +69,8 @@ class Milestone(Base):
 
 
 class Tag(Base):
+    """A tag name shared by work items and ideas."""
+
     __table__ = tables.tags
 
     id: Mapped[int]
@@ -72,6 +80,8 @@ class Tag(Base):
 
 
 class WorkItemTag(Base):
+    """A work item's tag (the link table)."""
+
     __table__ = tables.work_item_tags
 
     work_item_id: Mapped[int]
@@ -81,6 +91,8 @@ class WorkItemTag(Base):
 
 
 class IdeaTag(Base):
+    """An idea's tag (the link table)."""
+
     __table__ = tables.idea_tags
 
     idea_id: Mapped[int]
@@ -97,6 +109,9 @@ class WorkItemDependency(Base):
 
 
 class WorkItem(Base):
+    """A work item, with its tags, acceptance criteria, blockers and dependencies; ``status`` and
+    ``priority`` are checked against ``ailab.vocab`` on assignment."""
+
     __table__ = tables.work_items
 
     id: Mapped[int]
@@ -148,6 +163,8 @@ class WorkItem(Base):
 
 
 class AcceptanceCriterion(Base):
+    """One of a work item's acceptance criteria, in ``position`` order; deleted with the item."""
+
     __table__ = tables.acceptance_criteria
 
     id: Mapped[int]
@@ -158,6 +175,8 @@ class AcceptanceCriterion(Base):
 
 
 class Blocker(Base):
+    """One of a work item's free-text blockers, in ``position`` order; deleted with the item."""
+
     __table__ = tables.blockers
 
     id: Mapped[int]
@@ -168,6 +187,8 @@ class Blocker(Base):
 
 
 class Idea(Base):
+    """An idea, with its tags."""
+
     __table__ = tables.ideas
 
     id: Mapped[int]
@@ -224,6 +245,8 @@ class GitHubPage(Base):
 
 
 class GitHubLabel(Base):
+    """A label known to exist in a GitHub repository, so the sync creates each one once."""
+
     __table__ = tables.github_labels
 
     repository: Mapped[str]

@@ -44,6 +44,8 @@ def sqlite_path(url: URL) -> Path | None:
 
 
 def missing_database_error(path: Path) -> DatabaseMissingError:
+    """The error for a SQLite file that does not exist: it names ``path`` and the command that
+    creates it."""
     return DatabaseMissingError(
         f"No database at {path}: the file does not exist (nothing was created). "
         f"Check the path, or create it with `ailab db upgrade --database-url sqlite:///{path}`."

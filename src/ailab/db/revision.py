@@ -43,6 +43,7 @@ def bump_revision(conn: Connection) -> None:
 
 
 def read_revision(conn: Connection) -> int:
+    """The current data revision (0 when its row is missing)."""
     return int(conn.exec_driver_sql(READ_SQL).scalar() or 0)
 
 
@@ -74,6 +75,8 @@ END $$"""
 
 
 def create_revision_triggers(conn: Connection) -> None:
+    """Create the triggers that bump the revision on every write to ``TRACKED_TABLES`` (on
+    Postgres also the ``NOTIFY`` sent at commit)."""
     if conn.dialect.name == "sqlite":
         for _name, sql in _sqlite_triggers():
             conn.exec_driver_sql(sql)
@@ -101,6 +104,7 @@ def has_revision_triggers(conn: Connection) -> bool:
 
 
 def drop_revision_triggers(conn: Connection) -> None:
+    """Drop the revision triggers (on Postgres, their functions too); a missing one is skipped."""
     if conn.dialect.name == "sqlite":
         for name, _sql in _sqlite_triggers():
             conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")

@@ -17,6 +17,8 @@ _FIELD = re.compile(r'^(revision|down_revision)\s*(?::[^=]*)?=\s*["\']([^"\']+)[
 
 @functools.cache
 def expected_head() -> str:
+    """The head revision: the one no migration file revises (computed once). Raises
+    ``RuntimeError`` unless there is exactly one."""
     revisions: set[str] = set()
     revised: set[str] = set()
     for path in VERSIONS.glob("*.py"):

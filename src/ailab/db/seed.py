@@ -63,6 +63,8 @@ _WORDS = ("the", "a", "so", "that", "users", "can", "see", "faster", "results", 
 
 @dataclass
 class SeedResult:
+    """What ``seed_database`` added, how long it took, and the time per phase."""
+
     items: int
     tags: int
     tag_links: int
@@ -76,13 +78,16 @@ class SeedResult:
 
     @property
     def rows(self) -> int:
+        """Rows of every kind but projects."""
         return self.items + self.tags + self.tag_links + self.dependencies + self.criteria + self.blockers
 
     @property
     def items_per_second(self) -> float:
+        """Work items seeded per second (NaN when no time was measured)."""
         return self.items / self.seconds if self.seconds else float("nan")
 
     def describe(self) -> str:
+        """A one-line summary for ``ailab db seed``."""
         return (
             f"seeded {self.items:,} work items, {self.tag_links:,} tag links over {self.tags} tags, "
             f"{self.dependencies:,} dependencies, {self.criteria:,} criteria, {self.blockers:,} blockers "
@@ -130,10 +135,12 @@ class _Writer:
         self.dialect = conn.dialect.name
 
     def ts(self, value: datetime) -> Any:
+        """``value`` as the dialect takes it: SQLAlchemy's SQLite text format, or the datetime itself."""
         # SQLAlchemy's SQLite DateTime storage format, so ORM reads parse it back.
         return value.isoformat(" ", "microseconds") if self.dialect == "sqlite" else value
 
     def write(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` into ``table``: ``COPY`` on Postgres, ``executemany`` otherwise."""
         if not rows:
             return
         if self.dialect == "postgresql":
@@ -328,6 +335,7 @@ class _Rows:
     blocks: list[tuple[Any, ...]] = field(default_factory=list)
 
     def extend(self, other: _Rows) -> None:
+        """Append ``other``'s child rows; not its ``items``, which are written per chunk."""
         self.links += other.links
         self.deps += other.deps
         self.crits += other.crits

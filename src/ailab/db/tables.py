@@ -49,6 +49,7 @@ metadata = MetaData(naming_convention=NAMING)
 
 
 def utcnow() -> datetime:
+    """The current UTC time without ``tzinfo``: what the ``DateTime`` columns hold."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 

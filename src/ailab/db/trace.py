@@ -34,6 +34,8 @@ _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 @dataclass(frozen=True)
 class TracedStatement:
+    """One statement run while a tracer was active, with its parameters and duration."""
+
     sql: str
     params: Any
     duration_ms: float
@@ -42,6 +44,7 @@ class TracedStatement:
 
     @property
     def shape(self) -> str:
+        """The statement's ``statement_shape``."""
         return statement_shape(self.sql)
 
 
@@ -76,6 +79,7 @@ class ShapeStats:
 
     @property
     def transaction_control(self) -> bool:
+        """Whether the shape is transaction control (``BEGIN``, ``COMMIT``, savepoints): never an N+1."""
         return self.shape.lstrip().upper().startswith(_TRANSACTION_CONTROL)
 
     def repeated(self, threshold: int = N_PLUS_ONE_THRESHOLD) -> bool:
@@ -92,16 +96,20 @@ class Tracer:
 
     @property
     def count(self) -> int:
+        """How many statements ran."""
         return len(self.statements)
 
     @property
     def total_ms(self) -> float:
+        """The database time of all statements, in milliseconds."""
         return sum(s.duration_ms for s in self.statements)
 
     def record(self, stmt: TracedStatement) -> None:
+        """Add one statement (the engine listener calls this)."""
         self.statements.append(stmt)
 
     def summary(self) -> str:
+        """The count and total time, then each statement with its duration, one per line."""
         lines = [f"{self.count} statements, {self.total_ms:.2f} ms"]
         lines += [f"  {s.duration_ms:8.3f} ms  {' '.join(s.sql.split())[:200]}" for s in self.statements]
         return "\n".join(lines)

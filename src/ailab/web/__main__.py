@@ -11,6 +11,8 @@ from ailab.web.server import serve
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and serve until stopped; returns the exit status (2 on an ``AilabError``, printed
+    without a traceback)."""
     parser = argparse.ArgumentParser(prog="python -m ailab.web", description="Serve the ailab dashboard.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

@@ -90,6 +90,8 @@ def _on_the_wire(schema: dict[str, Any]) -> None:
 
 
 def FilterQuery(description: str) -> Any:  # reads as the Query it returns
+    """The ``Query`` of a list filter: ``description`` plus how to repeat it, at most
+    ``schemas.MAX_FILTER_VALUES`` values, its schema as sent on the wire (``_on_the_wire``)."""
     return Query(
         max_length=schemas.MAX_FILTER_VALUES,
         description=f"{description} {_REPEAT}",

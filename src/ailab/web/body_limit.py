@@ -20,10 +20,13 @@ NO_BODY = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 def too_large(limit: int) -> str:
+    """The 413's detail for a body over ``limit`` bytes."""
     return f"The body is larger than {limit} bytes (AILAB_MAX_BODY_BYTES); send a smaller one."
 
 
 class BodyLimit:
+    """ASGI middleware: 413 for a body over ``max_bytes``, by ``Content-Length`` or counted as it arrives."""
+
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes

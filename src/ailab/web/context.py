@@ -71,6 +71,8 @@ def read_engine(engine: Engine) -> Engine:
 
 @dataclass
 class WebContext:
+    """What one app's handlers share, and how they reach the database (``read``, ``write``, ``summary``)."""
+
     settings: Settings
     engine: Engine
     clock: Clock
@@ -125,6 +127,8 @@ class WebContext:
             self.db_slots.release()
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` on a read connection: inline when ``inline_reads`` (SQLite), else in a worker thread."""
+
         def run() -> T:
             with connect(self.read_engine) as conn:
                 return fn(conn)

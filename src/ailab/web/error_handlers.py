@@ -65,6 +65,7 @@ def _field_errors(err: RequestValidationError) -> list[dict[str, str]]:
 
 
 def validation_message(errors: list[dict[str, str]]) -> str:
+    """A 422's one-sentence detail: each field with its message."""
     parts = [f"{e['field']}: {e['message']}" for e in errors]
     return "Invalid request: " + "; ".join(parts) + "."
 
@@ -124,6 +125,8 @@ def response_for(err: Exception, method: str, path: str, request: Request | None
 
 
 def install(app: FastAPI) -> None:
+    """Answer every error raised inside FastAPI with ``response_for`` (the fast lane calls it itself)."""
+
     async def handle(request: Request, err: Exception) -> Response:
         return response_for(err, request.method, request.url.path, request)
 

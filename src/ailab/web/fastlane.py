@@ -158,6 +158,8 @@ EXACT: dict[str, Endpoint] = {
 
 
 class FastLane:
+    """ASGI middleware answering the hot GETs itself; anything else goes on to ``app`` unchanged."""
+
     def __init__(self, app: ASGIApp, *, ctx: WebContext, routes: Callable[[], list[BaseRoute]]) -> None:
         self.app = app
         self.ctx = ctx

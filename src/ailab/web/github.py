@@ -88,10 +88,13 @@ class WebhookReceiver:
 
     @property
     def enabled(self) -> bool:
+        """Whether webhooks are on: a secret is set."""
         return bool(self.secret)
 
     # -- receiving ---------------------------------------------------------------------------
     async def receive(self, request: Request) -> Response:
+        """Check, record and acknowledge one delivery: 202 when new (applied in the background), 200 for a
+        ping or a replay."""
         if not self.secret:
             raise HTTPException(404, DISABLED)
         body = await request.body()  # BodyLimit (AILAB_MAX_BODY_BYTES) has capped it already
@@ -119,6 +122,7 @@ class WebhookReceiver:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ailab-webhook-applier")
 
     async def stop(self) -> None:
+        """Cancel the applier and wait for it; what is still pending stays recorded for the next start."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -126,6 +130,7 @@ class WebhookReceiver:
             self._task = None
 
     def wake(self) -> None:
+        """Tell the applier a delivery is pending, starting it if it is not running."""
         self._wake.set()
         self.start()
 
@@ -173,5 +178,6 @@ class WebhookReceiver:
 
 
 async def status(ctx: WebContext, receiver: WebhookReceiver) -> Response:
+    """``/api/sync/status``: the sync's state as JSON (``Cache-Control: no-cache``)."""
     body = await ctx.read(lambda conn: sync_status(conn, webhooks_enabled=receiver.enabled))
     return JSONBytesResponse(body, headers={"Cache-Control": "no-cache"})

@@ -40,15 +40,18 @@ def split_values(values: list[str] | None) -> list[str] | None:
 
 
 async def dashboard(ctx: WebContext) -> Response:
+    """``/``: the dashboard page with the summary inlined."""
     body, _hit = await ctx.summary()
     return Response(ctx.page.render(body), media_type=HTML, headers=ctx.page.headers)
 
 
 def favicon() -> Response:
+    """``/favicon.ico``: an empty 204, cached for a day, so browsers stop asking."""
     return Response(status_code=204, headers=FAVICON_HEADERS)
 
 
 async def summary(ctx: WebContext) -> Response:
+    """``/api/summary``: the summary JSON; ``X-Summary-Cache`` says whether it was cached."""
     body, hit = await ctx.summary()
     return JSONBytesResponse(body, headers=SUMMARY_HEADERS["hit" if hit else "miss"])
 
@@ -65,6 +68,9 @@ async def work_items(
     limit: int,
     cursor: str | None,
 ) -> Response:
+    """``/api/work-items``: one page of the filtered list (list filters repeated or comma-separated; a blank
+    ``project`` filters nothing)."""
+
     def run(conn: Connection) -> queries.Page:
         return queries.list_work_items(
             conn,
@@ -83,11 +89,14 @@ async def work_items(
 
 
 async def work_item(ctx: WebContext, ref: str) -> Response:
+    """``/api/work-items/{ref}``: one item, by id or key."""
     item = await ctx.read(lambda conn: queries.get_work_item(conn, ref))
     return JSONBytesResponse(item)
 
 
 async def blockers(ctx: WebContext, ref: str, *, max_depth: int, open_only: bool, limit: int) -> Response:
+    """``/api/work-items/{ref}/blockers``: the nearest ``limit`` of its transitive blockers, with their
+    ``total`` and whether the walk was ``truncated``."""
     chain = await ctx.read(
         lambda conn: queries.blocker_chain(conn, ref, max_depth=max_depth, open_only=open_only)
     )
@@ -158,6 +167,7 @@ health = readiness  # /healthz: kept as an alias of /readyz
 
 
 async def create(ctx: WebContext, data: dict[str, Any]) -> Response:
+    """``POST /api/work-items``: create an item; 201 with its ``Location``."""
     # The request's transaction holds this write alone: no savepoint needed (see queries.writes).
     item = await ctx.write(
         lambda conn: queries.create_work_item(conn, data, clock=ctx.clock, savepoint=False)
@@ -168,6 +178,7 @@ async def create(ctx: WebContext, data: dict[str, Any]) -> Response:
 
 
 async def update(ctx: WebContext, ref: str, patch: dict[str, Any]) -> Response:
+    """``PATCH /api/work-items/{ref}``: change the fields in ``patch``; returns the item."""
     item = await ctx.write(
         lambda conn: queries.update_work_item(conn, ref, patch, clock=ctx.clock, savepoint=False)
     )

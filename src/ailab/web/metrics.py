@@ -33,6 +33,8 @@ LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30
 
 
 class WebMetrics:
+    """The app's Prometheus metrics, in a registry of its own (listed in the module docstring)."""
+
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self, engine: Engine) -> None:
@@ -89,6 +91,7 @@ class WebMetrics:
     def observe(
         self, *, method: str, route: str, status: int, seconds: float, statements: int, db_seconds: float
     ) -> None:
+        """Record one request's latency, statement count and database time under its route template."""
         key = (method, route, status)
         children = self._route_children.get(key)
         if children is None:
@@ -104,4 +107,5 @@ class WebMetrics:
         db_time.observe(db_seconds)
 
     def render(self) -> bytes:
+        """The registry in Prometheus's text format, for ``/metrics`` (served as ``content_type``)."""
         return generate_latest(self.registry)

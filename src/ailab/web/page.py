@@ -55,5 +55,6 @@ class DashboardPage:
         }
 
     def render(self, summary_json: bytes) -> bytes:
+        """The page with ``summary_json`` inlined, escaped so it cannot end its ``<script>`` early."""
         # Inside <script type="application/json"> only "</" could end the element early.
         return self._prefix + summary_json.replace(b"</", b"<\\/") + self._suffix

@@ -33,6 +33,8 @@ def query_count(tracer: Tracer) -> int:
 
 
 class ProfilingMiddleware:
+    """ASGI middleware: ``Server-Timing``, metrics and the slow log for every request (module docstring)."""
+
     def __init__(self, app: ASGIApp, *, metrics: WebMetrics, slow_request_ms: float = 0.0) -> None:
         self.app = app
         self.metrics = metrics

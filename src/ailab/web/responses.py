@@ -14,6 +14,7 @@ JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
 def dumps(content: Any) -> bytes:
+    """``content`` as JSON bytes (orjson; naive datetimes as UTC)."""
     return orjson.dumps(content, option=JSON_OPTIONS)
 
 
@@ -25,6 +26,7 @@ class JSONBytesResponse(JSONResponse):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
+        """``content`` as the body: bytes unchanged, anything else through ``dumps``."""
         if isinstance(content, bytes):
             return content
         return dumps(content)

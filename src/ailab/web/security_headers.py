@@ -22,6 +22,8 @@ HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 
 class SecurityHeaders:
+    """ASGI middleware adding each of ``HEADERS`` to every HTTP answer that does not set it already."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 

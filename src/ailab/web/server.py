@@ -37,6 +37,8 @@ def tune_process(settings: Settings) -> None:
 
 
 def connections_per_process(settings: Settings) -> int:
+    """Postgres connections one server process may hold: its pool with overflow, plus the change watch's
+    LISTEN one."""
     return settings.pool_size + max(0, settings.max_overflow) + LISTEN_CONNECTIONS
 
 
@@ -75,6 +77,7 @@ def connection_budget(conn: Connection, *, workers: int, settings: Settings) -> 
 
 
 def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (``localhost`` or a loopback address)."""
     if host == "localhost":
         return True
     try:

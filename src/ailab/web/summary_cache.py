@@ -53,6 +53,9 @@ def render(data: dict[str, Any], *, revision: int, generated_at: datetime) -> by
 
 @dataclass(frozen=True)
 class Entry:
+    """One computed summary: its JSON, the revision it is of, when its snapshot began and the ``ChangeWatch``
+    token that last confirmed it."""
+
     revision: int
     body: bytes
     computed_at: float  # monotonic, when its snapshot began
@@ -60,6 +63,9 @@ class Entry:
 
 
 class SummaryCache:
+    """The last summary's JSON, served while its revision holds and it is younger than
+    ``max_age_seconds`` (``0``: off). Thread-safe: probes may run in worker threads."""
+
     def __init__(self, max_age_seconds: float, clock: Clock = SYSTEM_CLOCK) -> None:
         self.max_age_seconds = max_age_seconds
         self.clock = clock
@@ -68,13 +74,16 @@ class SummaryCache:
 
     @property
     def enabled(self) -> bool:
+        """Whether anything is kept: ``max_age_seconds`` above 0."""
         return self.max_age_seconds > 0
 
     @property
     def entry(self) -> Entry | None:
+        """The kept entry, if any."""
         return self._entry
 
     def clear(self) -> None:
+        """Drop the kept entry: the next load recomputes."""
         with self._lock:
             self._entry = None
 
