@@ -13,6 +13,8 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    """What time-dependent code needs from a clock: wall time, monotonic time and ``sleep``."""
+
     def time(self) -> float:
         """Wall-clock seconds since the epoch."""
         ...
@@ -30,12 +32,15 @@ class SystemClock:
     """The real clock."""
 
     def time(self) -> float:
+        """``time.time()``."""
         return time.time()
 
     def monotonic(self) -> float:
+        """``time.monotonic()``."""
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep`` for ``seconds``; zero or negative returns at once without yielding."""
         if seconds > 0:
             await asyncio.sleep(seconds)
 
@@ -49,16 +54,20 @@ class FakeClock:
         self.sleeps: list[float] = []
 
     def time(self) -> float:
+        """The fake wall time: ``start`` plus everything advanced so far."""
         return self._now
 
     def monotonic(self) -> float:
+        """The fake monotonic time: starts at 0 and moves only with ``advance``/``sleep``."""
         return self._mono
 
     def advance(self, seconds: float) -> None:
+        """Move both wall and monotonic time forward by ``seconds``."""
         self._now += seconds
         self._mono += seconds
 
     async def sleep(self, seconds: float) -> None:
+        """Record ``seconds`` in ``sleeps``, advance by it if positive, and yield to the loop once."""
         self.sleeps.append(seconds)
         if seconds > 0:
             self.advance(seconds)
@@ -67,6 +76,7 @@ class FakeClock:
 
     @property
     def slept(self) -> float:
+        """Total seconds slept, counting only the positive requests."""
         return sum(s for s in self.sleeps if s > 0)
 
 

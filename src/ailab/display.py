@@ -89,14 +89,17 @@ def table(
 
 
 def heading(text: str) -> str:
+    """A bold, escaped one-line heading ``<div>``."""
     return f'<div style="font-weight:600;font-size:14px;margin:.4rem 0 .2rem">{esc(text)}</div>'
 
 
 def note(text: str) -> str:
+    """A small, grey, escaped note ``<div>``."""
     return f'<div style="color:#52606d;font-size:12px;margin:.2rem 0">{esc(text)}</div>'
 
 
 def pre(text: str) -> str:
+    """Escaped preformatted text in a small-font ``<pre>`` that wraps long lines."""
     return f'<pre style="font-size:11px;margin:.2rem 0 .6rem;white-space:pre-wrap">{esc(text)}</pre>'
 
 

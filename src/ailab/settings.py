@@ -47,6 +47,7 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
+        """The plain string; call it only where the value is actually used."""
         return self._value
 
     def __repr__(self) -> str:
@@ -210,6 +211,7 @@ class SettingSpec:
 
     @property
     def minimum_or_zero(self) -> float:
+        """The table's ``minimum``, or 0 when none is given."""
         return 0 if self.minimum is None else self.minimum
 
 
@@ -266,6 +268,7 @@ class Settings:
 
     @property
     def url(self) -> URL:
+        """``database_url`` parsed and checked by ``parse_database_url``."""
         return parse_database_url(self.database_url)
 
     @classmethod
@@ -282,6 +285,7 @@ class Settings:
         return cls(**values)
 
     def with_(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied; the new values are checked like ``from_env``'s."""
         return replace(self, **changes)
 
 

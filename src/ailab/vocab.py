@@ -19,12 +19,14 @@ OPEN_STATUSES: Final = tuple(s for s in STATUSES if s not in CLOSED_STATUSES)
 
 
 def check_status(value: object) -> str:
+    """Return ``value`` as a string if it is one of ``STATUSES``; else raise ``ValidationError``."""
     if value not in STATUSES:
         raise ValidationError(f"Unknown status {value!r}; use one of: {', '.join(STATUSES)}.")
     return str(value)
 
 
 def check_priority(value: object) -> str:
+    """Return ``value`` as a string if it is one of ``PRIORITIES``; else raise ``ValidationError``."""
     if value not in PRIORITIES:
         raise ValidationError(f"Unknown priority {value!r}; use one of: {', '.join(PRIORITIES)}.")
     return str(value)

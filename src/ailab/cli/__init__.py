@@ -65,6 +65,7 @@ def on_interrupt(note: str) -> None:
 
 
 def debug_enabled() -> bool:
+    """Whether to print tracebacks: the ``debug`` setting, or ``AILAB_DEBUG`` alone if settings are bad."""
     from ailab.settings import get_settings
 
     try:
@@ -74,6 +75,7 @@ def debug_enabled() -> bool:
 
 
 def print_error(message: str) -> None:
+    """Print ``error: <message>`` to stderr as one unwrapped line."""
     # Text, not markup: a message may contain brackets. No wrapping: one error, one line.
     err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
 

@@ -103,4 +103,5 @@ def ab_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``ailab ab`` to ``app``."""
     app.command("ab")(ab_cmd)

@@ -23,6 +23,7 @@ def _fmt_errors(errors: dict[str, int]) -> str:
 
 
 def comparison_table(cmp: Comparison) -> Table:
+    """``cmp`` as a rich table: a row per workload, clients and variant; SQLite and Postgres side by side."""
     meta = cmp.meta
     table = Table(
         title=f"SQLite vs Postgres: {meta.get('items', 0):,} items, {meta.get('seconds_per_cell')} s per cell in {meta.get('rounds', 1)} interleaved rounds",
@@ -101,4 +102,5 @@ def compare_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``ailab compare`` to ``app``."""
     app.command("compare")(compare_cmd)

@@ -132,4 +132,5 @@ def check_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    """Mount the ``ailab db`` command group on ``app``."""
     app.add_typer(db_app, name="db")

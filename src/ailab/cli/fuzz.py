@@ -76,4 +76,5 @@ def fuzz_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``ailab fuzz`` to ``app``."""
     app.command("fuzz")(fuzz_cmd)

@@ -8,4 +8,5 @@ from ailab.sync.simulator.command import github_sim
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``ailab github-sim`` to ``app``."""
     app.command("github-sim")(github_sim)

@@ -97,4 +97,5 @@ def history_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``ailab history`` to ``app``."""
     app.command("history")(history_cmd)

@@ -83,5 +83,6 @@ def import_legacy_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``ailab db import-legacy`` to ``db_app``; ``app`` itself is not used."""
     # The command lives under `ailab db`; the app itself is registered by ailab.cli.db.
     db_app.command("import-legacy")(import_legacy_cmd)

@@ -140,4 +140,5 @@ def loadtest_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``ailab loadtest`` to ``app``."""
     app.command("loadtest")(loadtest_cmd)

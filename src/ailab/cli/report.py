@@ -61,4 +61,5 @@ def report_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``ailab report`` to ``app``."""
     app.command("report")(report_cmd)

@@ -61,4 +61,5 @@ def serve_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``ailab serve`` to ``app``."""
     app.command("serve")(serve_cmd)

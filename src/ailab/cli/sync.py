@@ -57,12 +57,14 @@ class RichSyncProgress:
         self._progress.stop()
 
     def planned(self, repository: str, plan: Plan, eta_seconds: float) -> None:
+        """Start a bar for ``repository`` of ``plan_steps(plan)`` steps, with ``eta_seconds`` as its ETA."""
         total = plan_steps(plan)
         self._counts = {}
         self._eta, self._total = eta_seconds, max(total, 1)
         self._task = self._progress.add_task(repository, total=total, counts="", eta=_duration(eta_seconds))
 
     def advance(self, kind: str, count: int) -> None:
+        """Count ``count`` more steps of ``kind``, shrinking the ETA in step; ignored before ``planned``."""
         if self._task is None:
             return
         self._counts[kind] = self._counts.get(kind, 0) + count
@@ -195,6 +197,7 @@ def fail(err: AilabError, as_json: bool) -> NoReturn:
 
 
 def emit_json(data: dict[str, Any]) -> None:
+    """Write ``data`` to stdout as indented JSON with a trailing newline, and flush."""
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     sys.stdout.flush()
 
@@ -261,4 +264,5 @@ def _print_summary(summary: SyncSummary) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``ailab sync`` to ``app``."""
     app.command("sync")(sync_cmd)

@@ -11,6 +11,8 @@ from ailab.notebook.sqltrace import SqlTrace, run_traced
 
 @magics_class
 class AilabMagics(Magics):
+    """ailab's cell magics; currently ``%%sqltrace``."""
+
     @cell_magic
     def sqltrace(self, line: str, cell: str) -> SqlTrace | None:
         """Run the cell under the statement tracer: statements by shape, N+1 flags, plans, budget.

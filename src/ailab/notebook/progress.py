@@ -68,6 +68,7 @@ class Progress:
             self._line(message)
 
     def done(self, message: str = "done") -> None:
+        """Always print ``message`` (with the step count, if any steps ran) and the elapsed time."""
         self._line(f"{message} ({self.steps} steps)" if self.steps else message)
 
 
@@ -80,6 +81,7 @@ class CommandResult:
     output: str
 
     def tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of the output."""
         return "\n".join(self.output.rstrip("\n").splitlines()[-lines:])
 
 

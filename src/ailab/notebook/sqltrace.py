@@ -50,14 +50,17 @@ class SqlTrace:
 
     @property
     def count(self) -> int:
+        """How many statements the cell ran."""
         return self.tracer.count
 
     @property
     def total_ms(self) -> float:
+        """The cell's database time, in milliseconds."""
         return self.tracer.total_ms
 
     @property
     def shapes(self) -> list[ShapeStats]:
+        """The statements grouped by shape, most database time first."""
         return self.tracer.by_shape()
 
     @property
@@ -153,6 +156,7 @@ class SqlTrace:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The ``%%sqltrace`` option parser (no ``-h``; ``exit_on_error=False`` so ``parse_line`` can report)."""
     p = argparse.ArgumentParser(prog="%%sqltrace", add_help=False, exit_on_error=False)
     p.add_argument("--explain", action="store_true", help="show the plan of each SELECT shape")
     p.add_argument("--budget", type=int, default=None, help="fail the cell above N statements")

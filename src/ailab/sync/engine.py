@@ -108,6 +108,10 @@ class _Run:
         self.pass_plan: Plan | None = None
 
     def load(self) -> dict[str, list[LocalItem]]:
+        """Read items and links, fill ``all_items``, ``links`` and ``refs``; return the items by repository.
+
+        An item's repository is its link's if it has one, else the one its project or the config names.
+        """
         items = self.store.load_items(self.config_repository)
         self.all_items = items
         self.links = self.store.load_links()
@@ -124,9 +128,11 @@ class _Run:
         return by_repo
 
     def config_repository(self, url: str | None, project_key: str | None) -> str:
+        """``owner/name`` an item syncs to, from its project's repository URL or the default."""
         return self.config.repository_for(url, project_key).full_name
 
     def advance(self, kind: str, count: int) -> None:
+        """Report ``count`` more done items of ``kind`` to ``progress`` (if any; a count of 0 is dropped)."""
         if self.progress is not None and count:
             self.progress.advance(kind, count)
 

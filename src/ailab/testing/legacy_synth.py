@@ -117,6 +117,7 @@ class _Generator:
         self.next_issue: dict[str, int] = {}
 
     def insert(self, conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` into ``table`` with the layout's columns; a key a row lacks is NULL."""
         if not rows:
             return
         columns = self.layout.columns[table]
@@ -125,6 +126,7 @@ class _Generator:
         conn.executemany(sql, [tuple(r.get(c) for c in columns) for r in rows])
 
     def run(self, conn: sqlite3.Connection) -> SynthSummary:
+        """Create the layout's tables and fill them (messes if asked); return the summary."""
         for statement in self.layout.ddl:
             conn.execute(statement)
         if self.layout.generation == 2:
@@ -153,6 +155,10 @@ class _Generator:
     # --- projects, milestones, ideas --------------------------------------------------------
 
     def make_projects(self) -> list[dict[str, Any]]:
+        """Project rows (3, plus one per 10,000 items), each with a GitHub repository URL.
+
+        With messes the third project has none. Also fills ``projects`` for the items to pick from.
+        """
         rows = []
         for n in range(3 + self.summary.items // 10_000):
             key = f"PROJ-{self.rng.getrandbits(32):08X}"
@@ -177,6 +183,7 @@ class _Generator:
         return rows
 
     def make_milestones(self) -> list[dict[str, Any]]:
+        """Two milestone rows per project; also fills ``milestones`` for the items to pick from."""
         rows = []
         for key, _repo in self.projects:
             for n in range(2):
@@ -190,6 +197,7 @@ class _Generator:
         return rows
 
     def make_ideas(self) -> list[dict[str, Any]]:
+        """Idea rows (one per 20 items, at least 3); messed up if asked."""
         rows = []
         count = max(3, self.summary.items // 20)
         for n in range(count):
@@ -224,6 +232,10 @@ class _Generator:
     # --- work items -------------------------------------------------------------------------
 
     def make_item(self, i: int, keys: list[str], sync_rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Work item ``i``'s row (messed up if asked); updates the summary's counts.
+
+        Appends its key to ``keys`` and any ``github_sync`` row it needs to ``sync_rows``.
+        """
         rng = self.rng
         key = f"{rng.choice(PREFIXES)}-{i + 1:06d}"
         keys.append(key)

@@ -33,6 +33,7 @@ def libpq_dsn(url: URL) -> str:
 
 
 def postgres_reachable(url: str, timeout: float = 2.0) -> bool:
+    """Whether the Postgres at ``url`` accepts a connection within ``timeout`` seconds (whole, at least 1)."""
     try:
         with psycopg.connect(libpq_dsn(parse_database_url(url)), connect_timeout=max(1, int(timeout))):
             return True
@@ -41,6 +42,7 @@ def postgres_reachable(url: str, timeout: float = 2.0) -> bool:
 
 
 def with_schema(url: str, schema: str) -> str:
+    """``url`` with ``options=-csearch_path=<schema>``: connections made from it use ``schema``."""
     parsed = parse_database_url(url)
     query = dict(parsed.query)
     query["options"] = f"-csearch_path={schema}"
@@ -68,6 +70,8 @@ def scratch_schema(url: str, prefix: str = "ailab_scratch") -> Iterator[str]:
 
 @contextmanager
 def scratch_sqlite(name: str = "scratch.db") -> Iterator[str]:
+    """A new SQLite file ``name`` in a temporary directory; yields its URL, then forgets its engine
+    and deletes the directory."""
     with tempfile.TemporaryDirectory(prefix="ailab-") as tmp:
         url = f"sqlite:///{Path(tmp) / name}"
         try:
@@ -107,6 +111,7 @@ class EmbeddedPostgres:
         self.url = raw.replace("postgresql://", "postgresql+psycopg://", 1)
 
     def stop(self) -> None:
+        """Stop the server, then delete its directory if this object created it."""
         try:
             self._server.cleanup()
         finally:

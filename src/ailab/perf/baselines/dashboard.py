@@ -50,6 +50,9 @@ new Chart(document.getElementById('weeklyChart'), {{type: 'line', data: {{labels
 
 @dataclass
 class StaticDashboard:
+    """One run of the old script: the HTML file written, the item count, the total seconds and
+    each phase's seconds."""
+
     path: Path
     items: int
     seconds: float

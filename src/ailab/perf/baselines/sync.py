@@ -19,16 +19,20 @@ from ailab.sync.mapping import LocalItem
 
 @dataclass(frozen=True)
 class BaselineRun:
+    """One ``old_push`` run: items pushed, wall-clock seconds, requests made."""
+
     items: int
     seconds: float
     requests: int
 
     @property
     def ms_per_item(self) -> float:
+        """Wall-clock milliseconds per item (sleeps included); NaN for no items."""
         return self.seconds * 1000 / self.items if self.items else float("nan")
 
     @property
     def requests_per_item(self) -> float:
+        """Requests per item; NaN for no items."""
         return self.requests / self.items if self.items else float("nan")
 
 

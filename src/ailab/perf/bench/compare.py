@@ -18,6 +18,8 @@ REPORT_SECONDS = 1.0
 
 @benchmark("compare", order=900)
 def bench_compare(ctx: BenchContext) -> list[Measurement]:
+    """SQLite vs Postgres rows: a recent ``ailab compare`` result when there is one (never in quick
+    mode), else a short comparison at a modest size."""
     max_age = ctx.settings.compare_max_age_hours
     if not ctx.quick:
         latest = fresh_comparison(ctx.reports_dir, max_age)

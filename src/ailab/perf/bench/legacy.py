@@ -25,6 +25,8 @@ GOAL_SECONDS = 30.0
 
 @benchmark("legacy", order=80)
 def bench_legacy_import(ctx: BenchContext) -> list[Measurement]:
+    """Legacy import rate in source rows/s on a synthetic generation 2 database, plus an unchanged
+    re-run that must write nothing."""
     items = ctx.items if ctx.quick else FULL_SIZE
     with tempfile.TemporaryDirectory(prefix="ailab-legacy-bench-") as tmp:
         source = Path(tmp) / "legacy.db"

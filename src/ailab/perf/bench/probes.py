@@ -59,6 +59,9 @@ WRITER_DDL = "CREATE TABLE t (id INTEGER PRIMARY KEY, thread INTEGER NOT NULL, n
 
 @dataclass
 class WriterResult:
+    """One concurrent-writers run: rows expected and found, errors, ``PRAGMA integrity_check``'s
+    answer, seconds, and the first three errors."""
+
     mode: str
     threads: int
     expected: int
@@ -70,6 +73,7 @@ class WriterResult:
 
     @property
     def missing(self) -> int:
+        """Rows expected but not in the table (failed or lost)."""
         return self.expected - self.found
 
 
@@ -178,6 +182,8 @@ def shared_connection_writers(path: Path, threads: int = 8, rows: int = 500) -> 
 
 
 def concurrent_writers(workdir: Path, threads: int = 8, rows: int = 500) -> list[WriterResult]:
+    """Both writer probes: the pooled one here, the shared connection in a child process (a crash
+    there is reported as a result, not raised)."""
     pooled = pooled_writers(workdir / "pooled.db", threads, rows)
     raw = _child("shared-writers", str(workdir / "shared.db"), str(threads), str(rows))
     if raw.get("crashed"):
@@ -213,6 +219,9 @@ CREATE INDEX ix_deps_on ON deps (depends_on_id, item_id);
 
 @dataclass
 class LayoutResult:
+    """The same items in both layouts: file sizes in bytes, and what loading everything cost
+    (``load_all``'s answer, or the child's crash)."""
+
     items: int
     json_bytes: int
     relational_bytes: int
@@ -330,6 +339,8 @@ def load_all(layout: str, path: Path) -> dict[str, Any]:
 
 
 def json_vs_relational(engine: Engine, workdir: Path) -> LayoutResult:
+    """Write ``engine``'s items in both layouts and measure their file sizes and, each in a child
+    process, the load of everything."""
     json_path, rel_path, n = build_layouts(engine, workdir)
     return LayoutResult(
         items=n,
@@ -342,6 +353,8 @@ def json_vs_relational(engine: Engine, workdir: Path) -> LayoutResult:
 
 @dataclass
 class IndexResult:
+    """Query plans and timings of a first-tag lookup with and without the JSON expression index."""
+
     plan_indexed: str
     plan_scan: str
     indexed: Timing
@@ -383,11 +396,14 @@ def json_expression_index(json_path: Path, rounds: int = 2) -> IndexResult:
 
 @dataclass
 class HopResult:
+    """Timings of one item fetch in-process and through the loopback HTTP service."""
+
     in_process: Timing
     via_http: Timing
 
     @property
     def hop_ms(self) -> float:
+        """What the hop adds: the difference of the p50s, in ms."""
         return self.via_http.p50 - self.in_process.p50
 
 

@@ -102,15 +102,18 @@ class SyncFigures:
         return span * 1000 / created if created else math.nan
 
     def creation_rate_pct(self, per_minute: int = CREATIONS_PER_MINUTE) -> float:
+        """The creation pace as a percentage of ``per_minute`` creations a minute; NaN if not measured."""
         interval = self.creation_interval_ms
         return (60_000 / interval) / per_minute * 100 if interval == interval else math.nan
 
     @property
     def read_calls_per_second(self) -> float:
+        """Read calls per second over the full listing (default concurrency); NaN if not measured."""
         return self.read_calls / self.read_seconds if self.read_seconds else math.nan
 
     @property
     def wide_read_calls_per_second(self) -> float:
+        """The same with ``WIDE_READS`` calls in flight; NaN if not measured."""
         return self.wide_read_calls / self.wide_read_seconds if self.wide_read_seconds else math.nan
 
 
@@ -431,6 +434,8 @@ def measurements(figures: SyncFigures, report_items: int) -> list[Measurement]:
 
 @benchmark("sync", order=50)
 def bench_sync(ctx: BenchContext) -> list[Measurement]:
+    """The sync rows, measured as the module docstring says; the figures are also kept in
+    ``ctx.shared["sync_figures"]``."""
     size = QUICK_SIZE if ctx.quick else min(ctx.items, FULL_SIZE)
     # Creation pace needs a few dozen creations to be read without end effects (about 30 s).
     sample, baseline_sample = (6, 3) if ctx.quick else (40, 8)

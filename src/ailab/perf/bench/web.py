@@ -306,6 +306,8 @@ def _page_load(ctx: BenchContext, base: str, baseline_ms: float) -> Measurement:
 
 @benchmark("dashboard", order=60)
 def bench_dashboard(ctx: BenchContext) -> list[Measurement]:
+    """Dashboard rows: API latency in-process and over loopback HTTP, page load in Chromium and
+    server RSS, against the old static script run on the same items."""
     baseline_ms, phases = _baseline(ctx)
     rows = _in_process(ctx, baseline_ms)
     rows += _loopback(ctx, baseline_ms)

@@ -53,6 +53,8 @@ class Fixtures:
 
     @classmethod
     def load(cls, engine: Engine, sample: int = 2000) -> Fixtures:
+        """Up to ``sample`` keys spread evenly over the items, and every tag name; a ``DatabaseError``
+        when there are no items or no tags."""
         with connect(engine) as conn:
             total = int(conn.execute(text("SELECT COUNT(*) FROM work_items")).scalar_one())
             step = max(1, total // sample)
@@ -111,6 +113,7 @@ class Mix:
         self._writes = _write_ops(fx)
 
     def pick(self, rng: random.Random) -> tuple[Kind, Op]:
+        """The next operation and its kind: write or read by ``write_share``, then by the ops' weights."""
         if self.write_share > 0 and rng.random() < self.write_share:
             return "write", _weighted(self._writes, rng)
         return "read", _weighted(self._reads, rng)
@@ -187,16 +190,20 @@ class CellResult:
 
     @property
     def throughput(self) -> float:
+        """Successful operations per second; NaN for a zero-length run."""
         return self.ops / self.seconds if self.seconds else float("nan")
 
     @property
     def error_count(self) -> int:
+        """Failed operations, all causes together."""
         return sum(self.errors.values())
 
     def key(self) -> tuple[str, int, str]:
+        """The cell apart from its engine: ``(workload, clients, variant)``."""
         return (self.workload, self.clients, self.variant)
 
     def to_dict(self) -> dict[str, Any]:
+        """The cell as a plain dict, with ``throughput`` added."""
         return {
             "engine": self.engine,
             "workload": self.workload,
@@ -214,6 +221,7 @@ class CellResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CellResult:
+        """A cell read back from ``to_dict``'s output; a missing or None latency becomes NaN."""
         nan = float("nan")
         return cls(
             engine=d["engine"],
@@ -243,6 +251,7 @@ class Recorder:
         self.errors: Counter[str] = Counter()
 
     def add(self, kind: Kind, ms: float | None, err: BaseException | None) -> None:
+        """Record one operation: its latency if it succeeded, else its error's cause (``classify_error``)."""
         with self._lock:
             if err is None and ms is not None:
                 self.samples[kind].append(ms)
@@ -257,6 +266,8 @@ class Recorder:
             self.errors.update(other.errors)
 
     def result(self, engine: str, workload: str, clients: int, variant: str, seconds: float) -> CellResult:
+        """The run as a ``CellResult``: successful operations, error causes, and p50/p95 latencies
+        overall, for reads and for writes."""
         from ailab.perf.harness.timing import percentile
 
         both = self.samples["read"] + self.samples["write"]

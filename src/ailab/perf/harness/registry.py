@@ -53,11 +53,13 @@ class Target:
     source: str = "review"  # "review" = the review's target table; "issue" = our own issue goal
 
     def met(self, figure: float) -> bool | None:
+        """Whether ``figure`` meets the goal; None when it is NaN (not measured)."""
         if math.isnan(figure):
             return None
         return figure <= self.value if self.direction == "<=" else figure >= self.value
 
     def describe(self) -> str:
+        """The goal as text, e.g. ``<= 10 ms``."""
         return f"{self.direction} {self.value:g} {self.unit}"
 
 
@@ -91,12 +93,15 @@ class Measurement:
         return self.p95 if not math.isnan(self.p95) and not self.higher_is_better else self.p50
 
     def verdict(self) -> str:
+        """``met`` when the ``headline`` meets every ``target``/``goal`` set, ``missed`` when one is not;
+        ``-`` when neither is set or the figure is NaN."""
         checks = [t.met(self.headline()) for t in (self.target, self.goal) if t is not None]
         if not checks or any(c is None for c in checks):
             return "-"
         return "met" if all(checks) else "missed"
 
     def to_dict(self) -> dict[str, Any]:
+        """The row as a plain dict, with ``ratio`` and ``verdict`` added."""
         d = asdict(self)
         d["ratio"] = self.ratio
         d["verdict"] = self.verdict()
@@ -122,6 +127,8 @@ BenchmarkFn = Callable[[BenchContext], list[Measurement]]
 
 @dataclass(frozen=True)
 class Registered:
+    """A registered benchmark: its group, run order and whether it runs by default."""
+
     group: str
     order: int
     fn: BenchmarkFn
@@ -129,6 +136,7 @@ class Registered:
 
     @property
     def name(self) -> str:
+        """The benchmark's dotted name, ``module.function`` (progress lines, failures)."""
         return f"{self.fn.__module__}.{self.fn.__name__}"
 
 
@@ -136,6 +144,11 @@ _benchmarks: list[Registered] = []
 
 
 def benchmark(group: str, order: int = 100, default: bool = True) -> Callable[[BenchmarkFn], BenchmarkFn]:
+    """Decorator: register a benchmark in ``group``, run in ``order``; registering twice is a no-op.
+
+    ``default=False`` runs it only when its group is asked for by name (``--only``).
+    """
+
     def register(fn: BenchmarkFn) -> BenchmarkFn:
         if not any(r.fn is fn for r in _benchmarks):
             _benchmarks.append(Registered(group, order, fn, default))
@@ -145,6 +158,7 @@ def benchmark(group: str, order: int = 100, default: bool = True) -> Callable[[B
 
 
 def known_groups() -> list[str]:
+    """Every registered group, sorted; imports ``BENCHMARK_MODULES`` first so all are registered."""
     for module in BENCHMARK_MODULES:
         importlib.import_module(module)
     return sorted({r.group for r in _benchmarks})

@@ -9,6 +9,8 @@ from ailab.perf.harness.registry import Target
 
 @dataclass(frozen=True)
 class ReviewTarget:
+    """One row of the review's target table, its text as written there."""
+
     metric: str
     claimed_current: str
     target: str

@@ -23,18 +23,22 @@ class Timing:
 
     @property
     def n(self) -> int:
+        """The number of samples."""
         return len(self.samples_ms)
 
     @property
     def p50(self) -> float:
+        """Median latency in ms (nearest-rank); NaN without samples."""
         return percentile(self.samples_ms, 50)
 
     @property
     def p95(self) -> float:
+        """95th-percentile latency in ms (nearest-rank); NaN without samples."""
         return percentile(self.samples_ms, 95)
 
     @property
     def mean(self) -> float:
+        """Mean latency in ms; NaN without samples."""
         return sum(self.samples_ms) / len(self.samples_ms) if self.samples_ms else math.nan
 
     def __repr__(self) -> str:

@@ -35,12 +35,14 @@ class Chart(Figure):
 
 
 def to_png(fig: Figure, dpi: int = 96) -> bytes:
+    """``fig`` rendered as PNG bytes, cropped to its content."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return buf.getvalue()
 
 
 def png_data_uri(fig: Figure, dpi: int = 96) -> str:
+    """``fig`` as a ``data:image/png;base64,`` URI, to embed in HTML without a file."""
     return "data:image/png;base64," + base64.b64encode(to_png(fig, dpi)).decode("ascii")
 
 

@@ -23,6 +23,8 @@ NOT_MEASURED = "not measured in this run"
 
 @dataclass(frozen=True)
 class Claim:
+    """One ledger entry: the review's claim, what tests it, the figure, the verdict and why."""
+
     key: str
     claim: str  # the review's words, shortened
     measurement: str  # what tests it
@@ -31,6 +33,7 @@ class Claim:
     why: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The entry as a plain dict."""
         return asdict(self)
 
 
@@ -51,6 +54,7 @@ class Evidence:
         return None
 
     def find_all(self, group: str, *words: str) -> list[Measurement]:
+        """Every row of ``group`` whose name contains every word (case-insensitive), in order."""
         return [m for m in self.rows if m.group == group and all(w.lower() in m.name.lower() for w in words)]
 
 
@@ -75,6 +79,10 @@ def _missing(key: str, claim: str, measurement: str, what: str = NOT_MEASURED) -
 
 
 def no_pooling(ev: Evidence) -> Claim:
+    """Engine per call vs pool: the lookup rows, and the old ``get_db`` under load in the comparison.
+
+    Holds at 3x per lookup plus connection exhaustion or a 2x throughput loss; partly from 1.5x.
+    """
     claim = "No connection pooling is critical: get_db() builds an engine per call (overhead, exhaustion)."
     how = "pooled lookup vs engine per call (same run); old get_db under N clients on both engines"
     lookup = ev.find("database", "lookup", "pooled, core")
@@ -126,6 +134,9 @@ def no_pooling(ev: Evidence) -> Claim:
 
 
 def check_same_thread(ev: Evidence) -> Claim:
+    """``check_same_thread=False``: the pooled writers' rows and integrity, the shared connection for
+    contrast. Does not hold when the pool lost nothing, had no error and passed the integrity check;
+    else holds."""
     claim = (
         "check_same_thread=False disables SQLite's thread safety: data corruption, race conditions, crashes."
     )
@@ -163,6 +174,9 @@ def check_same_thread(ev: Evidence) -> Claim:
 
 
 def json_columns(ev: Evidence) -> Claim:
+    """JSON columns: the ``json_extract`` index's plan, the tag filter's JSON scan vs join, and both
+    layouts' file size and load memory. Holds when every decisive figure backs the claim (index
+    unused, join 2x faster, 5x bloat), does not hold when every one refutes it, else partly."""
     claim = "JSON columns cannot be indexed (full scans for every query) and bloat memory tenfold."
     how = "expression index on json_extract; tag filter JSON scan vs join; file size and load memory of both layouts"
     index, size, memory = (
@@ -208,6 +222,8 @@ def json_columns(ev: Evidence) -> Claim:
 
 
 def relational_tags(ev: Evidence) -> Claim:
+    """Tags as a link table: every tag-filter row, join vs JSON scan. Holds when the join is 2x faster
+    for every tag popularity, partly when for some."""
     claim = "Replace JSON columns with proper relations (tags as a link table, queried with joins)."
     how = "first page of 50 by tag: relational join vs the old JSON LIKE scan, per tag popularity"
     rows = ev.find_all("database", "tag filter")
@@ -243,6 +259,8 @@ def relational_tags(ev: Evidence) -> Claim:
 
 
 def indexes(ev: Evidence) -> Claim:
+    """Indexes on status, priority, date: the status+priority page, composite vs single-column indexes.
+    Partly at 2x (the old table already had the suggested indexes), else does not hold."""
     claim = "Add indexes on status, priority and created_date for common queries."
     how = "status+priority page: composite index vs the old table with single-column indexes"
     m = ev.find("database", "status+priority")
@@ -276,6 +294,8 @@ def _sync_row(ev: Evidence, *words: str) -> Measurement | None:
 
 
 def rate_limiting(ev: Evidence) -> Claim:
+    """``sleep(1)`` vs a limiter: issue creation per item like for like, updates and re-syncs for
+    contrast. Holds at 500x on creation; else does not hold (GitHub's budget binds either way)."""
     claim = "time.sleep(1) rate limiting is 1000x slower than proper rate limiting."
     how = (
         "against the GitHub simulator with GitHub's documented limits: creating issues paced by the limiter "
@@ -318,6 +338,8 @@ def rate_limiting(ev: Evidence) -> Claim:
 
 
 def batching(ev: Evidence) -> Claim:
+    """Batching: items per write request and the 10%-changed re-sync per item. Partly at 2+ items per
+    request (O(n / batch size), not O(1)), else does not hold."""
     claim = "No batching: O(n) API calls instead of O(1) batch operations."
     how = "a re-sync with 10% of the items changed: items per write request (aliased GraphQL mutations), time per item"
     per_request = _sync_row(ev, "items per write request")
@@ -354,6 +376,8 @@ def batching(ev: Evidence) -> Claim:
 
 
 def dashboard_15s(ev: Evidence) -> Claim:
+    """The 15 s dashboard: the slowest dashboard row (else the uncached summary query), with the load
+    test's ``GET /`` and the old approach for context. Holds only if a figure reaches 15 s."""
     claim = "The dashboard takes 15 s to render (15 s timeout in the e2e test)."
     how = "dashboard page load and summary p95 (report rows, load test), the old dashboard approach at the same size"
     figures: list[str] = []
@@ -467,6 +491,8 @@ def _pool_starvation(ev: Evidence) -> int:
 
 
 def async_db(ev: Evidence) -> Claim:
+    """Async sessions vs sync threads, read-mostly at N clients in the comparison: holds at 1.2x the
+    throughput on every engine, partly on one."""
     return _variant_claim(
         ev,
         "async-db",
@@ -478,6 +504,8 @@ def async_db(ev: Evidence) -> Claim:
 
 
 def pool_20_30(ev: Evidence) -> Claim:
+    """Pool 20+30 vs 5+5, read-mostly at N clients in the comparison: holds at 1.2x the throughput on
+    every engine; partly on one, or when the small pool starved threads into pool timeouts."""
     return _variant_claim(
         ev,
         "pool-20-30",
@@ -489,6 +517,8 @@ def pool_20_30(ev: Evidence) -> Claim:
 
 
 def move_to_postgres(ev: Evidence) -> Claim:
+    """Postgres / SQLite throughput in every base-variant cell of the comparison: holds when Postgres
+    is 1.2x faster in every cell, does not hold when in none, else partly."""
     claim = "Migrate to PostgreSQL for production (performance)."
     how = "the same workloads on SQLite and Postgres, 1 and N clients: Postgres / SQLite throughput"
     cmp = ev.comparison
@@ -527,6 +557,7 @@ def move_to_postgres(ev: Evidence) -> Claim:
 
 
 def microservices(ev: Evidence) -> Claim:
+    """One extra loopback HTTP hop vs the in-process call: does not hold if the hop adds time, else partly."""
     claim = "Split into microservices (auth, database, GitHub, gateway) for performance."
     how = "one item fetched in-process vs through one extra loopback HTTP hop (a bare service)"
     m = ev.find("claims", bc.HOP)

@@ -27,6 +27,8 @@ COLUMNS = ("group", "metric", "p50", "p95", "baseline p50", "ratio", "target", "
 
 
 def fmt(value: float, unit: str = "") -> str:
+    """``value`` and ``unit``, with fewer decimals the larger it is (thousands separators from 1,000);
+    ``-`` for None or NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if abs(value) >= 1000:
@@ -43,6 +45,7 @@ def fmt(value: float, unit: str = "") -> str:
 
 
 def row_cells(m: Measurement) -> list[str]:
+    """One measurement as the cells of ``COLUMNS`` (every table of the report)."""
     ratio = "-" if math.isnan(m.ratio) else f"{m.ratio:,.1f}x"
     baseline = fmt(m.baseline, m.unit) + (f" ({m.baseline_label})" if m.baseline_label else "")
     return [
@@ -60,6 +63,7 @@ def row_cells(m: Measurement) -> list[str]:
 
 
 def rich_table(result: ReportResult) -> Table:
+    """Every measurement in a ``rich`` table for the terminal, verdicts coloured."""
     meta = result.meta
     table = Table(
         title=f"ailab report: {meta.get('items', 0):,} items on {meta.get('dialect')}",
@@ -76,6 +80,7 @@ def rich_table(result: ReportResult) -> Table:
 
 
 def claims_table(claims: list[Claim]) -> Table:
+    """The claims ledger as a ``rich`` table, verdicts coloured."""
     table = Table(title="Claims ledger: every claim of the review, measured")
     for col in ("claim", "figure", "verdict", "why"):
         table.add_column(col, overflow="fold", max_width=60 if col != "verdict" else 14)
@@ -118,6 +123,8 @@ class Sections:
 
     @staticmethod
     def history(loadtest: dict[str, Any]) -> list[dict[str, float]]:
+        """A load test's per-second aggregate rows from Locust's history CSV; empty when the file is
+        missing or unreadable."""
         from ailab.perf.tools.locust_results import read_history
 
         path = Path(str(loadtest.get("files", {}).get("history_csv", "")))
@@ -253,6 +260,8 @@ NO_LOADTEST = (
 
 
 def render_markdown(result: ReportResult, reports_dir: Path | None = None) -> str:
+    """The report as Markdown: target table, every row, the comparison, the latest load tests under
+    ``reports_dir`` and the claims ledger."""
     meta = result.meta
     s = Sections(result, reports_dir)
     lines = [
@@ -351,6 +360,7 @@ def _img(fig: Any, alt: str) -> str:
 
 
 def render_html(result: ReportResult, reports_dir: Path | None = None) -> str:
+    """``render_markdown``'s sections as one self-contained HTML page, charts embedded as ``data:`` URIs."""
     from ailab.perf.report import charts
 
     meta = result.meta

@@ -24,6 +24,7 @@ CHART_GRID = "display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1f
 
 
 def chart_html(fig: Figure, alt: str) -> str:
+    """``fig`` as an ``<img>`` with ``alt`` text, its PNG embedded as a ``data:`` URI."""
     from ailab.perf.report.charts import to_png
 
     return png(to_png(fig), alt)

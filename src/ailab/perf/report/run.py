@@ -32,12 +32,16 @@ SEED_GOAL = Target(10.0, "s", "<=", source="issue")
 
 @dataclass
 class ReportResult:
+    """A report run: its rows, the benchmarks that failed (``name: error``), the run's metadata, and
+    where the latest load test is looked up."""
+
     measurements: list[Measurement]
     failures: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
     reports_dir: Path | None = None  # where the latest load test is looked up (None: nowhere)
 
     def to_json(self) -> dict[str, Any]:
+        """Meta, rows (NaN as None) and failures, as written to ``report.json``."""
         return {
             "meta": self.meta,
             "rows": [nan_to_none(m.to_dict()) for m in self.measurements],
@@ -83,6 +87,9 @@ def run_report(
     settings: Settings | None = None,
     on_progress: Any = None,
 ) -> ReportResult:
+    """Seed a scratch database with ``items`` items (the seeding is the first row), then run the
+    benchmarks of ``groups`` (the default ones when None) on it. A benchmark that raises becomes a
+    line of ``failures``; the others still run."""
     settings = settings or Settings.from_env()
     chosen = registered(groups)  # an unknown group fails here, before any work
     reports_dir.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,8 @@ class Point:
 
 @dataclass
 class TargetRow:
+    """One metric of the review's target table with the figures of this run that answer it."""
+
     review: ReviewTarget
     target: Target
     points: list[Point] = field(default_factory=list)
@@ -61,6 +63,7 @@ class TargetRow:
 
     @property
     def old(self) -> float:
+        """The old approach's worst measured figure, like ``now``; NaN when none was measured."""
         values = [p.old for p in self.points if not math.isnan(p.old)]
         if not values:
             return math.nan
@@ -68,10 +71,12 @@ class TargetRow:
 
     @property
     def verdict(self) -> Literal["met", "missed", "not measured"]:
+        """``now`` against the target: ``met``, ``missed`` or ``not measured``."""
         met = self.target.met(self.now)
         return "not measured" if met is None else "met" if met else "missed"
 
     def to_dict(self) -> dict[str, Any]:
+        """The row for ``report.json``: the review's words, both figures, the verdict and every point."""
         return {
             "metric": self.review.metric,
             "claimed_current": self.review.claimed_current,

@@ -55,11 +55,13 @@ class Side:
     env: dict[str, str] = field(default_factory=dict)  # extra environment (e.g. a planted regression)
 
     def describe(self) -> str:
+        """The side for people: ref, short commit, uncommitted changes and extra environment."""
         extra = " ".join(f"{k}={v}" for k, v in self.env.items())
         dirty = " + uncommitted changes" if self.dirty else ""
         return f"{self.ref} ({self.commit[:10]}{dirty}){' with ' + extra if extra else ''}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The side for ``ab_*.json`` (without ``root`` and ``python``, which only hold on this machine)."""
         return {
             "label": self.label,
             "ref": self.ref,
@@ -91,6 +93,7 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def resolve_commit(repo: Path, ref: str) -> str:
+    """The full sha of the commit ``ref`` names in ``repo``; ``ABError`` if it names none."""
     try:
         return _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     except ABError:
@@ -115,6 +118,8 @@ def pyproject_hash(root: Path) -> str:
 
 
 def venv_cache_dir() -> Path:
+    """Where the venvs of other ``pyproject.toml`` versions are cached:
+    ``$XDG_CACHE_HOME/ailab/ab-venvs`` (``~/.cache`` when unset or empty)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "ailab" / "ab-venvs"
 
@@ -211,6 +216,7 @@ class ReportProcess:
         self.workdir = Path(tempfile.mkdtemp(prefix="ailab-ab-runs-"))
 
     def close(self) -> None:
+        """Delete the working directory the runs' results were written to."""
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __call__(self, side: Side, round_no: int) -> RunRows:
@@ -276,21 +282,26 @@ class ABResult:
 
     @property
     def rounds(self) -> int:
+        """The rounds run, extra rounds included."""
         return int(self.options.get("rounds", 0))
 
     @property
     def margin(self) -> float:
+        """The margin the verdicts were judged with (``DEFAULT_MARGIN`` if not recorded)."""
         return float(self.options.get("margin", DEFAULT_MARGIN))
 
     @property
     def regressions(self) -> list[MetricAB]:
+        """The metrics judged slower (any makes ``exit_code`` 1)."""
         return [m for m in self.metrics if m.verdict == "slower"]
 
     @property
     def resolution(self) -> Resolution | None:
+        """The gate's resolution over the metrics; None when no metric has one."""
         return resolution_of(self.metrics)
 
     def verdicts(self) -> dict[str, str]:
+        """Each metric's verdict, by metric key."""
         return {m.key: m.verdict for m in self.metrics}
 
     @property
@@ -310,6 +321,7 @@ class ABResult:
         return 3 if self.suspects else 0
 
     def summary(self) -> str:
+        """One line: head vs base, how many metrics got each verdict, the rounds and the time taken."""
         counts = {
             v: sum(1 for m in self.metrics if m.verdict == v) for v in dict.fromkeys(self.verdicts().values())
         }
@@ -320,6 +332,7 @@ class ABResult:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The result as JSON (the ``ab_*.json`` file), with the resolution and the regressions' keys."""
         res = self.resolution
         return {
             "base": self.base.to_dict(),
@@ -334,6 +347,8 @@ class ABResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ABResult:
+        """A result read back from ``to_json``'s output (its sides have no checkout: for reading only)."""
+
         def side(d: dict[str, Any]) -> Side:
             return Side(d["label"], d["ref"], d["commit"], bool(d.get("dirty")), env=dict(d.get("env", {})))
 

@@ -33,6 +33,7 @@ table.ab th{background:#f0f4f8}.slower{color:#c62828;font-weight:600}.faster{col
 
 
 def cells(m: MetricAB) -> list[str]:
+    """One metric's table cells in ``HEADER`` order ("-" where a figure is not finite)."""
     ratio = f"{m.ratio:.3f}x ({m.change:+.1%})" if math.isfinite(m.ratio) else "-"
     interval = f"{m.ci_low:.3f} - {m.ci_high:.3f}" if math.isfinite(m.ci_low) else "-"
     resolves = f"{m.resolution:.0%}" if math.isfinite(m.resolution) else "-"
@@ -43,6 +44,7 @@ def cells(m: MetricAB) -> list[str]:
 
 
 def rich_table(result: ABResult) -> Table:
+    """The result as a rich table for the terminal, verdicts coloured."""
     table = Table(
         title=f"A/B: head {result.head.describe()} vs base {result.base.describe()}", title_justify="left"
     )

@@ -54,10 +54,12 @@ class MetricAB:
 
     @property
     def base_median(self) -> float:
+        """Median of the base runs (NaN without any)."""
         return statistics.median(self.base) if self.base else math.nan
 
     @property
     def head_median(self) -> float:
+        """Median of the head runs (NaN without any)."""
         return statistics.median(self.head) if self.head else math.nan
 
     @property
@@ -66,6 +68,7 @@ class MetricAB:
         return self.ratio - 1.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The metric as JSON: runs as lists, both medians added, NaNs as None."""
         d = asdict(self)
         d["base"], d["head"] = list(self.base), list(self.head)
         d["base_median"], d["head_median"] = self.base_median, self.head_median
@@ -73,6 +76,7 @@ class MetricAB:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MetricAB:
+        """The metric from ``to_dict``'s output (None back to NaN; unknown keys ignored)."""
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         for key in ("ratio", "ci_low", "ci_high", "resolution"):
             if known.get(key) is None:
@@ -172,6 +176,7 @@ class Resolution:
     metrics: int
 
     def describe(self, rounds: int) -> str:
+        """The resolution as a sentence for the notes under the A/B table."""
         return (
             f"resolution at {rounds} rounds here: a slowdown of {self.median:.0%} or more is caught reliably"
             f" (median over {self.metrics} metrics; best {self.best:.0%}: {self.best_metric};"
@@ -179,10 +184,12 @@ class Resolution:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict."""
         return asdict(self)
 
 
 def resolution_of(metrics: Sequence[MetricAB]) -> Resolution | None:
+    """Median, best and worst resolution over the metrics that have a finite one; None if none has."""
     known = sorted((m for m in metrics if math.isfinite(m.resolution)), key=lambda m: m.resolution)
     if not known:
         return None

@@ -63,6 +63,8 @@ Progress = Callable[[str], None] | None
 
 @dataclass(frozen=True)
 class CellSpec:
+    """One cell of a comparison: a workload at a number of clients with one variant (setup)."""
+
     workload: str
     clients: int
     variant: str
@@ -100,16 +102,21 @@ class Pair:
 
 @dataclass
 class Comparison:
+    """An ``ailab compare`` run: its meta (options, Postgres used, timings, load) and each cell's
+    result on each engine."""
+
     meta: dict[str, Any]
     cells: list[CellResult] = field(default_factory=list)
 
     def cell(self, engine: str, workload: str, clients: int, variant: str = BASE) -> CellResult | None:
+        """The result of one cell on ``engine``, or None if it did not run."""
         for c in self.cells:
             if (c.engine, c.workload, c.clients, c.variant) == (engine, workload, clients, variant):
                 return c
         return None
 
     def pairs(self) -> list[Pair]:
+        """The cells that ran on both engines, paired, in SQLite's order."""
         out: list[Pair] = []
         for s in (c for c in self.cells if c.engine == "sqlite"):
             p = self.cell("postgresql", s.workload, s.clients, s.variant)
@@ -119,6 +126,7 @@ class Comparison:
 
     @property
     def clients(self) -> int:
+        """The N of the N-client cells (from the meta, else the largest client count run)."""
         return int(self.meta.get("clients", max((c.clients for c in self.cells), default=1)))
 
     def variant_ratio(self, engine: str, variant: str) -> float:
@@ -130,19 +138,23 @@ class Comparison:
         return other.throughput / base.throughput
 
     def to_json(self) -> dict[str, Any]:
+        """The comparison as JSON (NaNs as None); ``from_json`` reads it back."""
         return {"meta": self.meta, "cells": [nan_to_none(c.to_dict()) for c in self.cells]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Comparison:
+        """A comparison from ``to_json``'s output."""
         return cls(meta=dict(data.get("meta", {})), cells=[CellResult.from_dict(c) for c in data["cells"]])
 
     def save(self, path: Path) -> Path:
+        """Write the JSON to ``path`` (creating its folder); return ``path``."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_json(), indent=2))
         return path
 
     @classmethod
     def load(cls, path: Path) -> Comparison:
+        """A comparison from a file ``save`` wrote."""
         return cls.from_json(json.loads(path.read_text()))
 
     def _repr_html_(self) -> str:

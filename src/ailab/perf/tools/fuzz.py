@@ -46,6 +46,9 @@ class FuzzError(AilabError):
 
 @dataclass(frozen=True)
 class FuzzConfig:
+    """What ``ailab fuzz`` runs: the database (and the Postgres server for its scratch schema), the
+    items seeded, schemathesis' examples per operation and phase, the seeds, and where reports go."""
+
     db: Literal["sqlite", "postgres"] = "sqlite"
     postgres_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # for the scratch schema
     items: int = 500
@@ -56,6 +59,9 @@ class FuzzConfig:
 
 @dataclass
 class SeedRun:
+    """One schemathesis run (one seed): exit code, test cases generated, unique failures, time, and
+    the failures' titles."""
+
     seed: int
     exit_code: int
     generated: int
@@ -66,6 +72,9 @@ class SeedRun:
 
 @dataclass
 class FuzzResult:
+    """A fuzz run: its folder, the database, each seed's run, and the server log's unexpected lines
+    and number of expected ones."""
+
     run_dir: Path
     database: str
     runs: list[SeedRun]
@@ -74,10 +83,13 @@ class FuzzResult:
 
     @property
     def passed(self) -> bool:
+        """Every seed's run exited 0 with no failure, and the server logged nothing unexpected."""
         return not self.unexpected_log and all(r.exit_code == 0 and r.failures == 0 for r in self.runs)
 
 
 def schemathesis_command() -> list[str]:
+    """The command to run schemathesis (the one beside this Python, else on ``PATH``);
+    ``MissingExtraError`` when there is none."""
     beside = Path(sys.executable).with_name("schemathesis")
     found = str(beside) if beside.exists() else shutil.which("schemathesis")
     if found is None:

@@ -139,22 +139,27 @@ class HistoryRun:
 
     @property
     def label(self) -> str:
+        """The short commit, with ``+`` when the tree had uncommitted changes."""
         return self.commit[:7] + ("+" if self.dirty else "")
 
     def metric(self, key: str) -> dict[str, Any] | None:
+        """This run's row of the metric ``key``, or None if it has none."""
         return next((m for m in self.metrics if metric_key(m) == key), None)
 
 
 def metric_key(row: dict[str, Any]) -> str:
+    """A metric row's key: ``"group: name"``."""
     return f"{row.get('group')}: {row.get('name')}"
 
 
 def machines(reports_dir: Path) -> list[str]:
+    """The machine folders in the history, sorted (none when there is no history)."""
     folder = reports_dir / HISTORY_DIR
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
 def current_machine() -> str:
+    """This machine's id (its fingerprint without Postgres: the default of ``load_runs``)."""
     return machine_id(machine_fingerprint())
 
 
@@ -186,6 +191,7 @@ def load_runs(reports_dir: Path, machine: str | None = None) -> list[HistoryRun]
 
 
 def metric_keys(runs: list[HistoryRun]) -> list[str]:
+    """Every metric key the runs hold, once each, in order of first appearance."""
     return list(dict.fromkeys(metric_key(m) for r in runs for m in r.metrics))
 
 
@@ -227,6 +233,8 @@ def headline_keys(runs: list[HistoryRun], limit: int = 4) -> list[str]:
 
 @dataclass(frozen=True)
 class Point:
+    """One metric's figures in one run (``p95`` NaN when the run has none)."""
+
     run: HistoryRun
     p50: float
     p95: float

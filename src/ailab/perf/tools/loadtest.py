@@ -65,11 +65,15 @@ class Thresholds:
     max_write_read_p95_ratio: float = 3.0
 
     def effective_min_rps(self, users: int, user_rps: float) -> float:
+        """The req/s limit: ``min_rps`` when given, else min(``DEFAULT_MIN_RPS``, 95% of ``users`` x
+        ``user_rps``), or ``DEFAULT_MIN_RPS`` without pacing (``user_rps <= 0``)."""
         if self.min_rps is not None:
             return self.min_rps
         return DEFAULT_MIN_RPS if user_rps <= 0 else min(DEFAULT_MIN_RPS, OFFERED_SHARE * users * user_rps)
 
     def locust_args(self) -> list[str]:
+        """The thresholds as options of the locustfile; ``--min-rps`` only when given, so that Locust
+        judges what was offered just as ``effective_min_rps`` does."""
         args = [
             "--max-p95-ms",
             f"{self.max_p95_ms:g}",
@@ -83,6 +87,10 @@ class Thresholds:
 
 @dataclass
 class LoadTestConfig:
+    """What ``ailab loadtest`` runs: users and their pacing, duration, database and size, processes
+    (Locust workers, server workers, CPU pinning), thresholds and where reports go. With ``host``
+    set, that running server is tested: nothing is seeded or started."""
+
     users: int = 100
     spawn_rate: float = 50.0
     duration_s: float = 60.0
@@ -155,6 +163,8 @@ def scratch_database(cfg: LoadTestConfig) -> Iterator[tuple[str, str]]:
 
 
 def server_command(cfg: LoadTestConfig, port: int) -> list[str]:
+    """The uvicorn command serving the app factory ``cfg.app`` on ``127.0.0.1:port`` (access log off,
+    ``--workers`` when more than one)."""
     cmd = [
         sys.executable,
         "-m",
@@ -181,6 +191,9 @@ def server_command(cfg: LoadTestConfig, port: int) -> list[str]:
 def locust_command(
     cfg: LoadTestConfig, host: str, run_dir: Path, role: str = "local", master_port: int = 0
 ) -> list[str]:
+    """The Locust command for ``role``: ``local`` (one headless process) or ``master`` (headless,
+    waiting up to 30 s for ``cfg.workers`` workers), writing results and verdict to ``run_dir``;
+    or a ``worker`` that connects to the master on ``master_port``."""
     base = [sys.executable, "-m", "locust", "-f", str(cfg.locustfile), "--loglevel", "INFO"]
     if role == "worker":
         return [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
@@ -239,12 +252,15 @@ class LoadTestSummary(dict[str, Any]):
 
 @dataclass
 class LoadTestResult:
+    """One load test: its run folder, exit code (non-zero when a threshold was missed) and summary."""
+
     run_dir: Path
     exit_code: int
     summary: LoadTestSummary
 
     @property
     def passed(self) -> bool:
+        """Locust exited 0 and every threshold check passed."""
         return bool(self.summary.get("passed"))
 
     def _repr_html_(self) -> str:
@@ -311,6 +327,9 @@ def _nan_to_none(value: Any) -> Any:
 
 
 def summarize(cfg: LoadTestConfig, run_dir: Path, exit_code: int, extra: dict[str, Any]) -> dict[str, Any]:
+    """The ``summary.json`` content from Locust's files in ``run_dir``: aggregate figures (Locust's
+    verdict file wins where it has them), threshold checks, endpoints, failures and ``extra``; NaNs
+    as None. ``LoadTestError`` when Locust wrote no results."""
     stats_path = run_dir / f"{PREFIX}.json"
     if not stats_path.exists():
         tail = (run_dir / "locust.log").read_text(errors="replace")[-1500:]

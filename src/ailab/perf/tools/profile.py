@@ -23,6 +23,9 @@ QUERY_TARGET_MS = 10.0  # the review's "Database Query < 10 ms"
 
 @dataclass(frozen=True)
 class QueryProfile:
+    """One query's profile: its timing over repeated calls, and the statements, database time and
+    query plans of one traced call."""
+
     name: str
     timing: Timing
     statements: int
@@ -30,6 +33,8 @@ class QueryProfile:
     plans: tuple[str, ...]
 
     def as_row(self) -> dict[str, Any]:
+        """A table row for the notebook: p50/p95, samples, statements, database ms of one call and
+        whether p95 meets ``QUERY_TARGET_MS``."""
         return {
             "query": self.name,
             "p50 ms": round(self.timing.p50, 3),

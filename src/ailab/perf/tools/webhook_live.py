@@ -98,6 +98,8 @@ class Live:
         self.keys: dict[str, int] = {}  # item key -> issue number
 
     def env(self) -> dict[str, str]:
+        """The three processes' environment: the SQLite database, webhook secret, API token, the
+        simulator as GitHub's API and its token, the repository and the poll interval."""
         return {
             **os.environ,
             "AILAB_DATABASE_URL": self.db_url,
@@ -116,6 +118,7 @@ class Live:
         return proc
 
     def prepare(self) -> None:
+        """Migrate and seed the database with ``items`` items."""
         from ailab.db import get_engine
         from ailab.db.migrate import upgrade
         from ailab.db.seed import seed_database
@@ -126,6 +129,8 @@ class Live:
         engine.dispose()
 
     def start_sim(self) -> None:
+        """Start the simulator, pre-filled from the database, with its webhook pointed at the dashboard;
+        wait until it answers."""
         self._start("sim", [sys.executable, "-m", "ailab.perf.tools.webhook_live", "sim", "--port", str(self.sim_port),
                             "--prefill-from", self.db_url, "--hook", f"{self.dash_url}/api/github/webhook"])  # fmt: skip
         assert _wait(lambda: self._up(self.sim, "/rate_limit"), 60, 0.1) is not None, (
@@ -133,11 +138,14 @@ class Live:
         )
 
     def start_dash(self) -> None:
+        """Start ``ailab serve`` and wait until ``/healthz`` answers."""
         ailab = str(Path(sys.executable).with_name("ailab"))
         self._start("serve", [ailab, "serve", "--port", str(self.dash_port)])
         assert _wait(lambda: self._up(self.dash, "/healthz"), 60, 0.1) is not None, "dashboard did not start"
 
     def start_watch(self) -> None:
+        """Start ``ailab sync --watch``, wait until it has pulled with no local change pending, then map
+        each dashboard item's key to its issue number in ``keys`` (0: no issue)."""
         ailab = str(Path(sys.executable).with_name("ailab"))
         self._start("watch", [ailab, "sync", "--watch", "--poll-seconds", str(self.poll_seconds)])
 
@@ -171,6 +179,7 @@ class Live:
             return False
 
     def issues(self) -> list[dict[str, Any]]:
+        """Every issue on the simulator, open or closed, through its REST API (100 a page)."""
         out, page = [], 1
         while True:
             rows = self.sim.get(
@@ -182,13 +191,16 @@ class Live:
             page += 1
 
     def edit_remote(self, number: int, **body: Any) -> None:
+        """Change an issue on the simulator as another user (``alice``), as an edit made on GitHub."""
         response = self.sim.patch(f"/_simulator/as/alice/repos/{REPO}/issues/{number}", json=body)
         response.raise_for_status()
 
     def item(self, key: str) -> dict[str, Any]:
+        """A work item as the dashboard's API shows it."""
         return dict(self.dash.get(f"/api/work-items/{key}").json())
 
     def set_faults(self, **faults: float) -> None:
+        """Set the simulator webhook's fault switches (none given: all off)."""
         self.sim.post("/_simulator/webhook/faults", json=faults).raise_for_status()
 
     def converged(self) -> dict[str, Any]:
@@ -207,6 +219,7 @@ class Live:
         return list(self.sim.get("/_simulator/webhook/deliveries").json())
 
     def db_rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows ``sql`` returns, read straight from the dashboard's database."""
         from sqlalchemy import text
 
         from ailab.db import get_engine
@@ -216,6 +229,7 @@ class Live:
             return [tuple(r) for r in conn.execute(text(sql))]
 
     def stop(self) -> None:
+        """Stop the watcher, the server and the simulator by their pids."""
         for name in ("watch", "serve", "sim"):
             proc = self.procs.pop(name, None)
             if proc is not None:
@@ -224,6 +238,8 @@ class Live:
 
 # -- phases ----------------------------------------------------------------------------------------
 def remote_to_local(live: Live, n: int) -> dict[str, Any]:
+    """Seconds from an edit on the simulator until the dashboard's API shows it, for ``n`` issues;
+    an edit not seen within 30 s counts as missed."""
     times = []
     keys = [k for k, v in live.keys.items() if v][:n]
     for i, key in enumerate(keys):
@@ -235,6 +251,8 @@ def remote_to_local(live: Live, n: int) -> dict[str, Any]:
 
 
 def local_to_remote(live: Live, n: int) -> dict[str, Any]:
+    """Seconds from a dashboard PATCH until the simulator shows the title, for ``n`` items; an
+    edit not seen within 60 s counts as missed."""
     times = []
     keys = [k for k, v in live.keys.items() if v][-n:]
     headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -255,6 +273,8 @@ def local_to_remote(live: Live, n: int) -> dict[str, Any]:
 
 
 def faults(live: Live, n: int) -> dict[str, Any]:
+    """``n`` remote edits with 20% of deliveries each dropped, duplicated and reordered: how many
+    arrived before the poll, how long until all had, GUIDs recorded twice, and a ``--pull`` dry run."""
     live.set_faults(drop=0.2, duplicate=0.2, reorder=0.2, seed=7)
     keys = [k for k, v in live.keys.items() if v][:n]
     wanted = {}
@@ -288,6 +308,8 @@ def faults(live: Live, n: int) -> dict[str, Any]:
 
 
 def throughput(live: Live, rate: float, seconds: float) -> dict[str, Any]:
+    """Remote edits at ``rate`` per second for ``seconds``: the acks' durations (as the simulator saw
+    them), deliveries not acknowledged, lost or applied twice, and titles not as last edited."""
     keys = [k for k, v in live.keys.items() if v]
     before = {d["id"] for d in live.deliveries()}
     total = int(rate * seconds)
@@ -340,6 +362,8 @@ def _count(values: Iterator[str] | Any) -> dict[str, int]:
 
 
 def security(live: Live, bad: int, replays: int) -> dict[str, Any]:
+    """``bad`` forged deliveries (wrong or no signature) and ``replays`` redeliveries of accepted ones:
+    the answers, the deliveries recorded before and after, and how many work items changed."""
     snapshot = sorted(live.db_rows("SELECT key, title, status, updated_at FROM work_items"))
     count = live.db_rows("SELECT count(*) FROM github_webhook_deliveries")[0][0]
     key = next(k for k, v in live.keys.items() if v)
@@ -458,6 +482,8 @@ def crash(live: Live, burst: int) -> dict[str, Any]:
 
 @contextmanager
 def running(items: int, poll_seconds: float, keep: bool) -> Iterator[Live]:
+    """A ``Live`` in a temporary folder (database, logs), seeded, with all three processes started;
+    they are stopped on exit and the folder deleted unless ``keep``."""
     workdir = Path(tempfile.mkdtemp(prefix="ailab-live-"))
     live = Live(workdir, items, poll_seconds)
     try:
@@ -475,6 +501,7 @@ def running(items: int, poll_seconds: float, keep: bool) -> Iterator[Live]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the phases named in ``args.phases`` on one live setup; return the report."""
     phases = args.phases.split(",")
     report: dict[str, Any] = {"items": args.items, "poll_seconds": args.poll_seconds}
     with running(args.items, args.poll_seconds, args.keep) as live:
@@ -514,6 +541,8 @@ def _sim_main(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line: ``sim`` runs the simulator child; otherwise run the phases, print the JSON
+    report and write it to ``--out`` when given."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["sim"]:
         _sim_main(argv[1:])

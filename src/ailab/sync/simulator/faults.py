@@ -38,6 +38,8 @@ class _RuleState:
         self.matched = 0
 
     def matches(self, method: str, route: str, graphql_fields: Collection[str]) -> bool:
+        """Whether the request fits the rule: same method and route, the rule's GraphQL field among
+        ``graphql_fields`` (each check skipped where the rule leaves it unset)."""
         rule = self.rule
         return (
             (rule.method is None or rule.method == method)

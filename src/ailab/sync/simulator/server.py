@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 class _DropSimulatedFaults(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        """Keep ``record`` unless it carries a simulated transport fault."""
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, SIMULATED_TRANSPORT_FAULTS)
 
