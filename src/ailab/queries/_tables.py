@@ -6,8 +6,11 @@ SQLite, Core 2-3x (shared/limits.md), and these functions return plain dicts any
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, String, Table, bindparam, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.sql.expression import Executable
 
 from ailab.db import tables as schema
 from ailab.errors import NotFoundError, ValidationError
@@ -35,7 +38,7 @@ def is_id(ref: str) -> bool:
     return ref.isascii() and ref.isdigit() and int(ref) <= MAX_ID
 
 
-def parse_ref(key_or_id: int | str) -> int | str:
+def _parse_ref(key_or_id: int | str) -> int | str:
     """A work item reference as an id (an int, or an all-digit string) or a key (a string)."""
     if isinstance(key_or_id, bool):
         raise ValidationError(f"Work item reference {key_or_id!r} is neither an id nor a key.")
@@ -47,16 +50,23 @@ def parse_ref(key_or_id: int | str) -> int | str:
     return int(ref) if is_id(ref) else ref
 
 
+def first_by_ref(
+    conn: Connection, key_or_id: int | str, by_id: Executable, by_key: Executable
+) -> Row[Any] | None:
+    """The first row of ``by_id`` (bound ``item_id``) or ``by_key`` (bound ``key``), whichever
+    kind of reference ``key_or_id`` is. Statements built once and bound here: a new construct
+    per call costs more than running it."""
+    ref = _parse_ref(key_or_id)
+    if isinstance(ref, int):
+        return conn.execute(by_id, {"item_id": ref}).first()
+    return conn.execute(by_key, {"key": ref}).first()
+
+
 def resolve_item_id(conn: Connection, key_or_id: int | str) -> int:
     """The id of the work item with this id or key; ``NotFoundError`` if there is none."""
-    # The statements are built once: a new construct per call costs more than running it.
-    ref = parse_ref(key_or_id)
-    if isinstance(ref, int):
-        found: int | None = conn.execute(_ID_BY_ID, {"item_id": ref}).scalar()
-    else:
-        found = conn.execute(_ID_BY_KEY, {"key": ref}).scalar()
-    if found is None:
+    row = first_by_ref(conn, key_or_id, _ID_BY_ID, _ID_BY_KEY)
+    if row is None:
         raise NotFoundError(
             f"No work item {key_or_id!r}; check the id or key (list them with GET /api/work-items)."
         )
-    return int(found)
+    return int(row[0])

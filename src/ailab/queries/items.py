@@ -2,8 +2,8 @@
 
 Statement budgets (asserted in tests, on SQLite and Postgres):
 
-* ``list_work_items``: at most 3 statements for a page of any size: the page itself (projects
-  joined), the tags of those ids, and the dependencies of those ids in both directions.
+* ``list_work_items``: 1 statement for a page of any size (the budget asserted is 3): the page
+  (projects joined), each row's tags and dependency ids both ways aggregated beside it.
 * ``get_work_item``: 1 statement: the item (project and GitHub link joined), with its tags, its
   dependencies both ways (with key/title/status of the other side), criteria and blockers
   aggregated as JSON.
@@ -45,8 +45,8 @@ from ailab.queries._tables import (
     blockers,
     criteria,
     dependencies,
+    first_by_ref,
     github_links,
-    parse_ref,
     projects,
     tags,
     work_item_tags,
@@ -517,11 +517,7 @@ _DETAIL_BY_KEY = _DETAIL.where(work_items.c.key == bindparam("key", type_=String
 
 
 def _detail_row(conn: Connection, key_or_id: int | str) -> dict[str, Any] | None:
-    ref = parse_ref(key_or_id)
-    if isinstance(ref, int):
-        row = conn.execute(_DETAIL_BY_ID, {"item_id": ref}).first()
-    else:
-        row = conn.execute(_DETAIL_BY_KEY, {"key": ref}).first()
+    row = first_by_ref(conn, key_or_id, _DETAIL_BY_ID, _DETAIL_BY_KEY)
     return None if row is None else dict(row._mapping)
 
 
